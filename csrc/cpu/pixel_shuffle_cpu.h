@@ -1,0 +1,83 @@
+// falsr::pixel_shuffle on CPU tensors, plus the argument checks and memory-format
+// choice shared with the CUDA binding (csrc/torch/pixel_shuffle_cuda_binding.cpp).
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <c10/util/Exception.h>
+
+#include "core/pixel_shuffle.h"
+
+namespace falsr {
+
+// Everything a device implementation needs: a dense input, the validated geometry,
+// the layout the kernel runs in, and the memory format of the output.
+struct PixelShufflePlan {
+  at::Tensor input;  // NCHW-contiguous or channels_last-contiguous
+  core::PixelShuffleGeometry geometry;
+  core::Layout layout;
+  at::MemoryFormat memory_format;
+  core::ChannelOrder order;
+};
+
+// Memory-format rule (mirrored by the fake kernel in falsr_ext/ops.py):
+//   channels_last-contiguous and not NCHW-contiguous -> NHWC kernel, channels_last output;
+//   otherwise (NCHW-contiguous, or neither)          -> NCHW kernel on x.contiguous().
+inline bool pixel_shuffle_uses_channels_last(const at::Tensor& x) {
+  return !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// Checks x (4-D, float32 / bfloat16 / float16 / float64) and scale; throws c10::Error
+// (RuntimeError in Python) with a message naming the problem.
+inline PixelShufflePlan plan_pixel_shuffle(const at::Tensor& x, int64_t scale, bool tf_order) {
+  TORCH_CHECK(x.defined(), "falsr::pixel_shuffle: input tensor is undefined");
+  TORCH_CHECK(x.dim() == 4, "falsr::pixel_shuffle: expected a 4-D tensor [N, C, H, W], got a ",
+              x.dim(), "-D tensor of shape ", x.sizes());
+  const auto dtype = x.scalar_type();
+  // A pure copy, so every floating dtype works (float64 makes gradcheck possible).
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kBFloat16 || dtype == at::kHalf ||
+                  dtype == at::kDouble,
+              "falsr::pixel_shuffle: expected a floating-point tensor (float32, bfloat16, "
+              "float16 or float64), got dtype ",
+              dtype);
+  TORCH_CHECK(scale >= 1, "falsr::pixel_shuffle: scale must be >= 1, got ", scale);
+  TORCH_CHECK(scale <= (int64_t{1} << 20), "falsr::pixel_shuffle: scale ", scale,
+              " is unreasonably large");
+  const int64_t c_in = x.size(1);
+  TORCH_CHECK(c_in % (scale * scale) == 0, "falsr::pixel_shuffle: input channels (", c_in,
+              ") must be divisible by scale*scale (", scale, "*", scale, " = ", scale * scale,
+              "); input shape ", x.sizes());
+
+  PixelShufflePlan plan;
+  if (pixel_shuffle_uses_channels_last(x)) {
+    plan.input = x;
+    plan.layout = core::Layout::NHWC;
+    plan.memory_format = at::MemoryFormat::ChannelsLast;
+  } else {
+    plan.input = x.contiguous();
+    plan.layout = core::Layout::NCHW;
+    plan.memory_format = at::MemoryFormat::Contiguous;
+  }
+  plan.order = tf_order ? core::ChannelOrder::TF : core::ChannelOrder::Torch;
+  try {
+    plan.geometry = core::make_pixel_shuffle_geometry(x.size(0), c_in, x.size(2), x.size(3), scale);
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK(false, "falsr::", e.what());
+  }
+  return plan;
+}
+
+// Output tensor for a plan: [N, C/s^2, H*s, W*s], same dtype/device, plan's memory format.
+inline at::Tensor empty_pixel_shuffle_output(const PixelShufflePlan& plan) {
+  const auto& g = plan.geometry;
+  return at::empty({g.n, g.c_out, g.h * g.s, g.w * g.s},
+                   plan.input.options().memory_format(plan.memory_format));
+}
+
+// The CPU implementation registered for falsr::pixel_shuffle (csrc/torch/ops.cpp).
+at::Tensor pixel_shuffle_cpu(const at::Tensor& x, int64_t scale, bool tf_order);
+
+}  // namespace falsr

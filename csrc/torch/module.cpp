@@ -1,0 +1,59 @@
+// The Python module falsr_ext._C. Importing it loads the shared library, which
+// runs the TORCH_LIBRARY registrations (torch.ops.falsr.*). Python code uses the
+// ops through falsr_ext.ops; the few helpers here describe the build.
+#include <torch/extension.h>
+
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+bool cuda_built() {
+#ifdef WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+// What the running CPU supports (for SIMD dispatch reports and benchmark logs).
+pybind11::dict cpu_capabilities() {
+  pybind11::dict d;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  d["arch"] = "x86_64";
+  d["avx2"] = static_cast<bool>(__builtin_cpu_supports("avx2"));
+  d["fma"] = static_cast<bool>(__builtin_cpu_supports("fma"));
+  d["avx512f"] = static_cast<bool>(__builtin_cpu_supports("avx512f"));
+  d["avx512bw"] = static_cast<bool>(__builtin_cpu_supports("avx512bw"));
+  d["avx512vl"] = static_cast<bool>(__builtin_cpu_supports("avx512vl"));
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+  d["avx512bf16"] = static_cast<bool>(__builtin_cpu_supports("avx512bf16"));
+  d["amx_bf16"] = static_cast<bool>(__builtin_cpu_supports("amx-bf16"));
+#endif
+#elif defined(__aarch64__)
+  d["arch"] = "aarch64";
+#else
+  d["arch"] = "unknown";
+#endif
+#ifdef _OPENMP
+  d["openmp"] = true;
+  d["omp_max_threads"] = omp_get_max_threads();
+#else
+  d["openmp"] = false;
+#endif
+  d["compiler"] = std::string(__VERSION__);
+  return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "falsr_ext compiled operators (registered as torch.ops.falsr.*)";
+  m.def("cuda_built", &cuda_built, "Whether the extension was compiled with CUDA kernels.");
+  m.def("cpu_capabilities", &cpu_capabilities,
+        "Instruction-set features of the running CPU and the build's OpenMP support.");
+}

@@ -1,0 +1,116 @@
+"""The ``falsr`` command line: eval, convert, genotype.
+
+User errors (bad paths, corrupt files, bad genotypes) print one line,
+``falsr: error: <file>: <problem>``, and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from falsr_ext.errors import FalsrError
+
+EXIT_USER_ERROR = 2
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from falsr_ext.evaluation import evaluate
+    from falsr_ext.models.loading import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(args.model, weights=args.weights)
+    if args.scale != model.scale:
+        raise FalsrError(f"{args.model}: the model upscales x{model.scale}, not x{args.scale}")
+    results = []
+    for data in args.data:
+        result = evaluate(model, data, scale=args.scale, progress=not args.no_progress,
+                          model_name=args.model)
+        results.append(result)
+        if not args.json:
+            print(f"{result.model}  {result.dataset}  x{result.scale}  "
+                  f"PSNR {result.psnr:.4f} dB  SSIM {result.ssim:.5f}  ({result.images} images)")
+            if args.per_image:
+                for row in result.per_image:
+                    print(f"  {row['image']:<20} {row['psnr']:.4f}  {row['ssim']:.5f}")
+    if args.json:
+        dicts = [r.to_dict(per_image=args.per_image) for r in results]
+        print(json.dumps(dicts[0] if len(dicts) == 1 else dicts))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from falsr_ext.convert import convert_pb, load_pb
+
+    out = Path(args.output) if args.output else Path(args.pb).with_suffix(".safetensors")
+    convert_pb(args.pb, out)
+    model = load_pb(args.pb) if args.verbose else None
+    print(f"wrote {out}")
+    if model is not None:
+        print(f"genotype {model.genotype.to_string()}  params {model.num_params():,}")
+    return 0
+
+
+def _cmd_genotype(args: argparse.Namespace) -> int:
+    from falsr_ext.space import parse_genotype
+
+    genotype = parse_genotype(args.spec)
+    if args.json:
+        print(genotype.to_json(indent=2))
+    else:
+        print(genotype.to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``falsr`` command."""
+    parser = argparse.ArgumentParser(prog="falsr", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("eval", help="PSNR / SSIM of a model on benchmark folders")
+    ev.add_argument("--model", required=True,
+                    help="our .safetensors file, an official .pb, or a zoo name with --weights")
+    ev.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
+    ev.add_argument("--data", required=True, nargs="+",
+                    help="folder(s) holding HR/ and optionally LR_bicubic/X<s>/")
+    ev.add_argument("--scale", type=int, default=2)
+    ev.add_argument("--json", action="store_true", help="print one JSON object (list if several)")
+    ev.add_argument("--per-image", action="store_true", help="include per-image results")
+    ev.add_argument("--threads", type=int, default=0, help="torch threads (default: all)")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    ev.set_defaults(func=_cmd_eval)
+
+    cv = sub.add_parser("convert", help="official FALSR .pb -> our .safetensors (no TensorFlow)")
+    cv.add_argument("pb", help="official frozen graph, e.g. FALSR-A.pb")
+    cv.add_argument("-o", "--output", help="output path (default: next to the .pb)")
+    cv.add_argument("-v", "--verbose", action="store_true", help="print genotype and params")
+    cv.set_defaults(func=_cmd_convert)
+
+    gt = sub.add_parser("genotype", help="validate and print a genotype (string, JSON or zoo)")
+    gt.add_argument("spec", help="compact string, JSON text or zoo name")
+    gt.add_argument("--json", action="store_true")
+    gt.set_defaults(func=_cmd_genotype)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``falsr`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FalsrError as exc:
+        print(f"falsr: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("falsr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
