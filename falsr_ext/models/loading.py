@@ -8,6 +8,7 @@ from pathlib import Path
 from falsr_ext.errors import WeightsError
 from falsr_ext.models.falsr_net import FalsrNet
 from falsr_ext.models.zoo import ZOO_GENOTYPES, get_genotype
+from falsr_ext.space import Genotype, parse_genotype
 
 WEIGHTS_DIR_ENV = "FALSR_WEIGHTS_DIR"
 
@@ -69,3 +70,26 @@ def _find_in_weights_dir(name: str | None) -> Path:
         f"{name}: the official weights are not bundled (they have no licence); pass "
         f"--weights {name}.pb (or a converted .safetensors), or set ${WEIGHTS_DIR_ENV}"
     )
+
+
+def resolve_genotype(spec: str | os.PathLike[str]) -> tuple[Genotype, int | None]:
+    """The genotype (and scale, when a file records one) named by ``spec``, without weights.
+
+    ``spec``: a zoo name, a genotype string or JSON, one of our weights files (only its
+    metadata is read) or an official ``.pb`` (its graph is read, no TensorFlow).
+    """
+    text = str(spec)
+    path = Path(text)
+    if path.suffix.lower() in (".pb", ".safetensors") or path.is_file():
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such model file")
+        if path.suffix.lower() == ".pb":
+            from falsr_ext.convert import import_pb
+
+            return import_pb(path)[0], 2
+        from falsr_ext.models.weights import read_metadata
+
+        meta = read_metadata(path)
+        return Genotype.from_string(meta["genotype"], name=meta.get("name") or None), int(
+            meta.get("scale", "2"))
+    return parse_genotype(text), None

@@ -40,23 +40,33 @@ def save_weights(model: FalsrNet, path: str | Path, source: str = "") -> Path:
     return path
 
 
-def load_weights(path: str | Path) -> FalsrNet:
-    """Load a model written by :func:`save_weights` (eval mode, CPU, fp32)."""
+def _read(path: Path, with_tensors: bool) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
-    if meta.get("format") != WEIGHTS_FORMAT:
+    if meta.get("format") != WEIGHTS_FORMAT or "genotype" not in meta:
         raise WeightsError(
             f"{path}: not a falsr_ext weights file (metadata format {meta.get('format')!r})"
         )
+    return meta, tensors
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The metadata of one of our weights files (genotype, scale, ...), tensors unread."""
+    return _read(Path(path), with_tensors=False)[0]
+
+
+def load_weights(path: str | Path) -> FalsrNet:
+    """Load a model written by :func:`save_weights` (eval mode, CPU, fp32)."""
+    path = Path(path)
+    meta, tensors = _read(path, with_tensors=True)
     try:
         genotype = Genotype.from_string(meta["genotype"], name=meta.get("name") or None)
         model = build_model(

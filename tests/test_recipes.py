@@ -1,0 +1,39 @@
+"""Every recipe in python/ runs on a tiny budget, so none rots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_reproduce_table1_smoke(shared_dir: Path, tmp_path: Path) -> None:
+    pb_dir = shared_dir / "falsr" / "pretrained"
+    set5 = shared_dir / "data" / "Set5"
+    if not (pb_dir / "FALSR-B.pb").is_file() or not set5.is_dir():
+        pytest.skip(f"{pb_dir} or {set5} absent: the recipe reads ../shared")
+    out = tmp_path / "t1.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "python" / "reproduce_table1.py"), "--models", "FALSR-B",
+         "--weights-dir", str(pb_dir), "--data", str(set5), "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "FALSR-B  Set5" in proc.stdout and "37.61" in proc.stdout
+    rows = json.loads(out.read_text())
+    assert rows[0]["model"] == "FALSR-B" and abs(rows[0]["psnr"] - 37.6140) <= 0.005
+
+
+def test_reproduce_table1_missing_weights(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "python" / "reproduce_table1.py"), "--models", "FALSR-A",
+         "--weights-dir", str(tmp_path), "--data", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "FALSR-A.pb" in proc.stderr
