@@ -27,11 +27,15 @@ _LAZY = {
     "convert_pb": "falsr_ext.convert",
     "import_pb": "falsr_ext.convert",
     "zoo_names": "falsr_ext.models.zoo",
+    "count": "falsr_ext.counter",
+    "count_batch": "falsr_ext.counter",
+    "count_module": "falsr_ext.module_counter",
     "get_genotype": "falsr_ext.models.zoo",
 }
 
 __all__ = [
-    "Cell", "FalsrError", "FalsrNet", "Genotype", "build_model", "convert_pb", "evaluate",
+    "Cell", "FalsrError", "FalsrNet", "Genotype", "build_model", "convert_pb", "count",
+    "count_batch", "count_module", "evaluate",
     "get_genotype", "import_pb", "load_model", "load_weights", "parse_genotype",
     "save_weights", "zoo_names",
 ]

@@ -1,4 +1,4 @@
-"""The ``falsr`` command line: eval, convert, genotype.
+"""The ``falsr`` command line: eval, count, convert, genotype.
 
 User errors (bad paths, corrupt files, bad genotypes) print one line,
 ``falsr: error: <file>: <problem>``, and exit with status 2; no traceback.
@@ -57,6 +57,42 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_size(text: str) -> tuple[int, int]:
+    """``480x320`` -> (480, 320) as (H, W); a single number means a square."""
+    parts = text.lower().split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 480x480), got {text!r}") from None
+    if len(sizes) == 1:
+        sizes *= 2
+    if len(sizes) != 2:
+        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 480x480), got {text!r}")
+    return sizes[0], sizes[1]
+
+
+def _cmd_count(args: argparse.Namespace) -> int:
+    from falsr_ext.counter import count
+    from falsr_ext.models.loading import resolve_genotype
+
+    genotype, file_scale = resolve_genotype(args.model)
+    scale = args.scale or file_scale or 2
+    height, width = args.size
+    result = count(genotype, height=height, width=width, scale=scale)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"{args.model}: {height}x{width} LR input, x{scale}")
+    print(f"{'part':<16} {'params':>12} {'MACs':>18} {'share':>7}")
+    for cell in result.cells:
+        share = cell.macs / result.macs if result.macs else 0.0
+        print(f"{cell.name:<16} {cell.params:>12,} {cell.macs:>18,} {share:>6.1%}")
+    print(f"{'total':<16} {result.params:>12,} {result.macs:>18,} "
+          f"({result.macs / 1e9:.3f} G)")
+    print(f"convention: {result.convention}")
+    return 0
+
+
 def _cmd_genotype(args: argparse.Namespace) -> int:
     from falsr_ext.space import parse_genotype
 
@@ -85,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=0, help="torch threads (default: all)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ev.set_defaults(func=_cmd_eval)
+
+    ct = sub.add_parser("count", help="params and conv mult-adds (MACs), per cell and total")
+    ct.add_argument("model", help="zoo name, genotype string/JSON, our .safetensors or a .pb")
+    ct.add_argument("--size", type=_parse_size, default=(480, 480),
+                    help="LR input HxW (default 480x480, the papers' convention)")
+    ct.add_argument("--scale", type=int, default=0,
+                    help="upscaling factor (default: the file's, else 2)")
+    ct.add_argument("--json", action="store_true",
+                    help="print one JSON object: params, macs, cells, convention")
+    ct.set_defaults(func=_cmd_count)
 
     cv = sub.add_parser("convert", help="official FALSR .pb -> our .safetensors (no TensorFlow)")
     cv.add_argument("pb", help="official frozen graph, e.g. FALSR-A.pb")

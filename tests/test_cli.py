@@ -117,3 +117,26 @@ def test_bad_genotype_string() -> None:
     assert_one_line_error(proc, "cells[0].kernel")
     proc = run_cli("genotype", "FALSR-B", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["name"] == "FALSR-B"
+
+
+def test_count_json_exact_for_the_zoo() -> None:
+    proc = run_cli("count", "FALSR-A", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["params"], out["macs"]) == (1_021_401, 235_000_627_200)
+    assert "MACs" in out["convention"] and len(out["cells"]) == 10  # F, 7 cells, fusion, recon
+    assert sum(c["macs"] for c in out["cells"]) == out["macs"]
+
+
+def test_count_table_from_string_weights_and_size(tmp_path: Path, tiny_model: Path) -> None:
+    proc = run_cli("count", "conv-k3-f16-b1-skip@F/fuse@F+c0", "--size", "64x48", "--scale", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "64x48 LR input, x3" in proc.stdout and "pre_shuffle" in proc.stdout
+    proc = run_cli("count", str(tiny_model), "--json")  # FALSR-C weights: only metadata read
+    assert proc.returncode == 0 and json.loads(proc.stdout)["macs"] == 97_955_020_800
+
+
+def test_count_errors() -> None:
+    assert_one_line_error(run_cli("count", "FALSR-A", "--size", "2x2"), "height must be >= 3")
+    assert_one_line_error(run_cli("count", "conv-k5-f16-b1-skip@F/fuse@c0"), "cells[0].kernel")
+    assert_one_line_error(run_cli("count", "nothing.pb"), "nothing.pb")

@@ -51,9 +51,14 @@ pybind11::dict cpu_capabilities() {
 
 }  // namespace
 
+namespace falsr {
+void register_counter(pybind11::module_& m);  // counter_binding.cpp
+}  // namespace falsr
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "falsr_ext compiled operators (registered as torch.ops.falsr.*)";
   m.def("cuda_built", &cuda_built, "Whether the extension was compiled with CUDA kernels.");
   m.def("cpu_capabilities", &cpu_capabilities,
         "Instruction-set features of the running CPU and the build's OpenMP support.");
+  falsr::register_counter(m);
 }
