@@ -31,13 +31,14 @@ _LAZY = {
     "count_batch": "falsr_ext.counter",
     "count_module": "falsr_ext.module_counter",
     "get_genotype": "falsr_ext.models.zoo",
+    "upscale": "falsr_ext.upscaling",
 }
 
 __all__ = [
     "Cell", "FalsrError", "FalsrNet", "Genotype", "build_model", "convert_pb", "count",
     "count_batch", "count_module", "evaluate",
     "get_genotype", "import_pb", "load_model", "load_weights", "parse_genotype",
-    "save_weights", "zoo_names",
+    "save_weights", "upscale", "zoo_names",
 ]
 
 

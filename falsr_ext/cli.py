@@ -1,4 +1,4 @@
-"""The ``falsr`` command line: eval, count, convert, genotype.
+"""The ``falsr`` command line: eval, count, convert, genotype, upscale.
 
 User errors (bad paths, corrupt files, bad genotypes) print one line,
 ``falsr: error: <file>: <problem>``, and exit with status 2; no traceback.
@@ -104,6 +104,76 @@ def _cmd_genotype(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _upscale_jobs(inputs: Sequence[str], output: str) -> list[tuple[Path, Path]]:
+    """(input, output) path pairs of ``falsr upscale``; refuses to overwrite an input."""
+    from falsr_ext.errors import ImageError
+
+    sources: list[Path] = []
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImageError(f"{path}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})")
+            sources.extend(found)
+        elif path.exists():
+            sources.append(path)
+        else:
+            raise ImageError(f"{path}: no such file or folder")
+    out = Path(output)
+    single = len(inputs) == 1 and not Path(inputs[0]).is_dir()
+    if single and not out.is_dir() and not output.endswith(("/", "\\")):
+        jobs = [(sources[0], out)]
+    else:
+        jobs = [(src, out / (src.stem + ".png")) for src in sources]
+        seen: dict[Path, Path] = {}
+        for src, dst in jobs:
+            if dst in seen:
+                raise FalsrError(f"{dst}: both {seen[dst]} and {src} would be written here")
+            seen[dst] = src
+    resolved = {src.resolve() for src in sources}
+    for _src, dst in jobs:
+        if dst.resolve() in resolved:
+            raise FalsrError(f"{dst}: is an input image; refusing to overwrite it")
+    return jobs
+
+
+def _cmd_upscale(args: argparse.Namespace) -> int:
+    from falsr_ext.data.image_io import read_image, write_image
+    from falsr_ext.models.loading import load_model
+    from falsr_ext.upscaling import upscale
+
+    if args.weights and not args.model:
+        raise FalsrError("--weights needs --model (a zoo name such as FALSR-A)")
+    jobs = _upscale_jobs(args.inputs, args.output)
+    model = load_model(args.model, weights=args.weights) if args.model else None
+    folder = jobs[0][1].parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FalsrError(f"{folder}: cannot create the output folder ({exc.strerror})") from exc
+    items = jobs
+    if not args.no_progress and len(jobs) > 1:
+        from tqdm import tqdm
+
+        items = tqdm(jobs, desc="upscale", unit="img", disable=None)
+    for src, dst in items:
+        image = read_image(src)
+        out = upscale(image, model=model, scale=args.scale, device=args.device,
+                      dtype=args.dtype, tile=args.tile, threads=args.threads or None,
+                      progress=False if args.no_progress or len(jobs) > 1 else None)
+        write_image(dst, out)
+    if len(jobs) == 1:
+        print(f"wrote {jobs[0][1]}")
+    else:
+        print(f"wrote {len(jobs)} images to {jobs[0][1].parent}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``falsr`` command."""
     parser = argparse.ArgumentParser(prog="falsr", description=__doc__.splitlines()[0])
@@ -142,6 +212,23 @@ def build_parser() -> argparse.ArgumentParser:
     gt.add_argument("spec", help="compact string, JSON text or zoo name")
     gt.add_argument("--json", action="store_true")
     gt.set_defaults(func=_cmd_genotype)
+
+    up = sub.add_parser("upscale", help="super-resolve image files or folders")
+    up.add_argument("inputs", nargs="+", metavar="IN",
+                    help="image files and/or folders (their images, not recursive)")
+    up.add_argument("-o", "--output", required=True, metavar="OUT",
+                    help="output file (one input file) or folder (created; names kept, .png)")
+    up.add_argument("--model", help="our .safetensors file, an official .pb, or a zoo name "
+                    "with --weights (required: no default model is bundled yet)")
+    up.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
+    up.add_argument("--scale", type=int, default=2)
+    up.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32")
+    up.add_argument("--tile", type=int, default=None,
+                    help="LR tile size in px (default: automatic, memory-bounded)")
+    up.add_argument("--threads", type=int, default=0, help="torch threads (default: all)")
+    up.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    up.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    up.set_defaults(func=_cmd_upscale)
     return parser
 
 

@@ -22,6 +22,8 @@ __all__ = [
     "pixel_shuffle",
     "pixel_shuffle_reference",
     "pixel_unshuffle_reference",
+    "subpixel_conv",
+    "subpixel_conv_reference",
 ]
 
 _SHUFFLE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
@@ -117,3 +119,126 @@ def pixel_unshuffle_reference(y: Tensor, scale: int, tf_order: bool = False) -> 
     h, w = hs // s, ws // s
     # dims (n, c, h, i, w, j) -> (n, i, j, c, h, w)
     return y.reshape(n, c, h, s, w, s).permute(0, 3, 5, 1, 2, 4).reshape(n, s * s * c, h, w)
+
+
+# --------------------------------------------------------------------------------------
+# subpixel_conv (the FALSR tail: residual add + sub-pixel shuffle + reconstruction conv)
+# --------------------------------------------------------------------------------------
+
+_SUBPIXEL_CONV_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def subpixel_conv(
+    x: Tensor,
+    residual: Tensor | None,
+    weight: Tensor,
+    bias: Tensor | None,
+    scale: int,
+    tf_order: bool = False,
+) -> Tensor:
+    """Fused ``conv2d(depth_to_space(x + residual, scale), weight, bias, padding=k//2)``.
+
+    The FALSR tail: ``x`` [N, C*s*s, H, W] is the fusion output (after ReLU),
+    ``residual`` (same shape, or ``None``) the F features added before the shuffle,
+    ``weight`` [Cout, C, k, k] with k 1 or 3 and ``bias`` [Cout] (or ``None``) the
+    reconstruction conv. Returns [N, Cout, s*H, s*W]; the HR feature map is never
+    materialised. ``tf_order`` picks ``tf.nn.depth_to_space``'s channel order instead of
+    :func:`torch.nn.functional.pixel_shuffle`'s (see :func:`pixel_shuffle`).
+
+    float32 or bfloat16 (all tensors the same dtype); bf16 is storage only: the residual
+    add and the accumulation are fp32, the output is rounded once. A channels_last ``x``
+    runs the NHWC kernel and gives a channels_last output; any other ``x`` gives a
+    contiguous output.
+
+    Inference only: the op has no backward. Calling ``backward`` through it raises a
+    RuntimeError (it never returns silent zero gradients); train with
+    :func:`subpixel_conv_reference`.
+    """
+    return torch.ops.falsr.subpixel_conv.default(x, residual, weight, bias, scale, tf_order)
+
+
+@torch.library.register_fake("falsr::subpixel_conv")
+def _subpixel_conv_fake(
+    x: Tensor,
+    residual: Tensor | None,
+    weight: Tensor,
+    bias: Tensor | None,
+    scale: int,
+    tf_order: bool = False,
+) -> Tensor:
+    op = "falsr::subpixel_conv"
+    torch._check(x.dim() == 4, lambda: f"{op}: expected x to be a 4-D tensor, got {x.dim()}-D")
+    torch._check(
+        x.dtype in _SUBPIXEL_CONV_DTYPES,
+        lambda: f"{op}: expected x of dtype float32 or bfloat16, got dtype {x.dtype}",
+    )
+    if residual is not None:
+        torch._check(residual.dtype == x.dtype, lambda: f"{op}: residual must have the dtype of x")
+        torch._check(residual.shape == x.shape, lambda: f"{op}: residual must have the shape of x")
+    torch._check(weight.dtype == x.dtype, lambda: f"{op}: weight must have the dtype of x")
+    torch._check(weight.dim() == 4, lambda: f"{op}: expected weight [Cout, C, k, k]")
+    k = weight.shape[2]
+    torch._check(
+        weight.shape[3] == k and (k == 1 or k == 3),
+        lambda: f"{op}: weight kernel must be square 1x1 or 3x3",
+    )
+    if bias is not None:
+        torch._check(bias.dtype == x.dtype, lambda: f"{op}: bias must have the dtype of x")
+        torch._check(
+            bias.dim() == 1 and bias.shape[0] == weight.shape[0],
+            lambda: f"{op}: expected bias of shape [{weight.shape[0]}]",
+        )
+    torch._check(scale >= 1, lambda: f"{op}: scale must be >= 1, got {scale}")
+    n, c, h, w = x.shape
+    torch._check(
+        c % (scale * scale) == 0,
+        lambda: f"{op}: input channels ({c}) must be divisible by scale*scale",
+    )
+    torch._check(
+        weight.shape[1] == c // (scale * scale),
+        lambda: f"{op}: weight in-channels must equal input channels / scale^2",
+    )
+    fmt = torch.channels_last if _uses_channels_last(x) else torch.contiguous_format
+    return torch.empty(
+        (n, weight.shape[0], h * scale, w * scale),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=fmt,
+    )
+
+
+def _subpixel_conv_setup_context(ctx, inputs, output) -> None:
+    pass
+
+
+def _subpixel_conv_backward(ctx, grad: Tensor):
+    raise RuntimeError(
+        "falsr::subpixel_conv is an inference-only op and has no backward; "
+        "use falsr_ext.ops.subpixel_conv_reference (pure PyTorch) where gradients are needed"
+    )
+
+
+# Registered so that backward through the op fails loudly instead of PyTorch's
+# autograd fallback (a warning and no gradient).
+torch.library.register_autograd(
+    "falsr::subpixel_conv", _subpixel_conv_backward, setup_context=_subpixel_conv_setup_context
+)
+
+
+def subpixel_conv_reference(
+    x: Tensor,
+    residual: Tensor | None,
+    weight: Tensor,
+    bias: Tensor | None,
+    scale: int,
+    tf_order: bool = False,
+) -> Tensor:
+    """Pure-PyTorch :func:`subpixel_conv` (the definition the op is tested against):
+    ``F.conv2d(depth_to_space(x + residual, scale, order), weight, bias, padding=k//2)``.
+    Differentiable.
+    """
+    from falsr_ext.models.layers import depth_to_space
+
+    feat = x if residual is None else x + residual
+    hr = depth_to_space(feat, scale, "tf" if tf_order else "torch")
+    return F.conv2d(hr, weight, bias, padding=weight.shape[-1] // 2)

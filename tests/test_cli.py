@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_error
+from cli_helpers import run_falsr as run_cli
 from PIL import Image
 
 from falsr_ext.models import build_model, save_weights
 from falsr_ext.models.zoo import ZOO_GENOTYPES
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``falsr`` exactly as a user's shell would (a fresh interpreter)."""
-    return subprocess.run([sys.executable, "-m", "falsr_ext.cli", *args],
-                          capture_output=True, text=True, timeout=300)
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("falsr: error: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

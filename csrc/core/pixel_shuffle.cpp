@@ -17,33 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "core/element.h"
+#include "core/parallel.h"
 #include "core/shapes.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace falsr::core {
 namespace {
-
-template <std::size_t N>
-struct UInt;
-template <>
-struct UInt<1> {
-  using type = uint8_t;
-};
-template <>
-struct UInt<2> {
-  using type = uint16_t;
-};
-template <>
-struct UInt<4> {
-  using type = uint32_t;
-};
-template <>
-struct UInt<8> {
-  using type = uint64_t;
-};
 
 template <typename T>
 inline void copy_elem(T* dst, const T* src) {
@@ -376,32 +356,10 @@ void pixel_shuffle(const void* in, void* out, const PixelShuffleGeometry& g,
   if (tasks == 0 || pixel_shuffle_numel(g) == 0) {
     return;
   }
-#ifdef _OPENMP
-  int64_t nt = num_threads > 0 ? num_threads : omp_get_max_threads();
   const int64_t bytes = pixel_shuffle_numel(g) * static_cast<int64_t>(elem_size);
-  if (bytes < (int64_t{1} << 16)) {
-    nt = 1;  // not worth waking threads
-  }
-  nt = std::min(nt, tasks);
-  if (nt > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(static_cast<int>(nt))
-    {
-      // Contiguous chunks: each thread streams through its own part of memory.
-      const int64_t count = omp_get_num_threads();
-      const int64_t tid = omp_get_thread_num();
-      const int64_t chunk = (tasks + count - 1) / count;
-      const int64_t b = std::min(tasks, tid * chunk);
-      const int64_t e = std::min(tasks, b + chunk);
-      if (b < e) {
-        run_tasks(in, out, g, elem_size, order, layout, b, e);
-      }
-    }
-    return;
-  }
-#else
-  (void)num_threads;
-#endif
-  run_tasks(in, out, g, elem_size, order, layout, 0, tasks);
+  parallel_tasks(tasks, bytes, num_threads, [&](int64_t b, int64_t e) {
+    run_tasks(in, out, g, elem_size, order, layout, b, e);
+  });
 }
 
 void pixel_shuffle_naive(const void* in, void* out, const PixelShuffleGeometry& g,

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/element.h"
 #include "core/pixel_shuffle.h"
 #include "core/pixel_shuffle_index.h"
 #include "core/shapes.h"
@@ -18,26 +19,8 @@ namespace falsr::cuda {
 namespace {
 
 using core::ChannelOrder;
+using core::UInt;
 using core::Layout;
-
-template <std::size_t N>
-struct UInt;
-template <>
-struct UInt<1> {
-  using type = uint8_t;
-};
-template <>
-struct UInt<2> {
-  using type = uint16_t;
-};
-template <>
-struct UInt<4> {
-  using type = uint32_t;
-};
-template <>
-struct UInt<8> {
-  using type = uint64_t;
-};
 
 constexpr int kThreads = 256;
 

@@ -14,6 +14,11 @@ TORCH_LIBRARY(falsr, m) {
   // Sub-pixel shuffle [N, C*s*s, H, W] -> [N, C, H*s, W*s]; tf_order=True uses
   // tf.nn.depth_to_space's channel order (the official FALSR graphs).
   m.def("pixel_shuffle(Tensor x, int scale, bool tf_order=False) -> Tensor");
+  // FALSR tail, fused: conv2d(depth_to_space(x + residual, s, order), weight, bias,
+  // padding=k/2) without materialising the HR map (k 1|3; inference only, no autograd).
+  m.def(
+      "subpixel_conv(Tensor x, Tensor? residual, Tensor weight, Tensor? bias, int scale, "
+      "bool tf_order=False) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(falsr, CPU, m) {

@@ -11,54 +11,10 @@
 #include <vector>
 
 #include "core/counter.h"
+#include "core/tests/check.h"
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                                 \
-  do {                                                                              \
-    ++g_checks;                                                                     \
-    if (!(cond)) {                                                                  \
-      ++g_failures;                                                                 \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                               \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                  \
-  do {                                                                                  \
-    ++g_checks;                                                                         \
-    const long long va_ = static_cast<long long>(a), vb_ = static_cast<long long>(b);   \
-    if (va_ != vb_) {                                                                   \
-      ++g_failures;                                                                     \
-      std::fprintf(stderr, "%s:%d: %s = %lld, expected %s = %lld\n", __FILE__, __LINE__, \
-                   #a, va_, #b, vb_);                                                   \
-    }                                                                                   \
-  } while (0)
-
-// Expects `fn` to throw std::invalid_argument whose message contains `needle`.
-void check_throws(const std::function<void()>& fn, const std::string& needle, int line) {
-  ++g_checks;
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    if (std::string(e.what()).find(needle) == std::string::npos) {
-      ++g_failures;
-      std::fprintf(stderr, "line %d: message \"%s\" lacks \"%s\"\n", line, e.what(),
-                   needle.c_str());
-    }
-    return;
-  } catch (...) {
-    ++g_failures;
-    std::fprintf(stderr, "line %d: wrong exception type\n", line);
-    return;
-  }
-  ++g_failures;
-  std::fprintf(stderr, "line %d: expected std::invalid_argument (\"%s\")\n", line,
-               needle.c_str());
-}
-#define CHECK_THROWS(expr, needle) check_throws([&] { expr; }, needle, __LINE__)
 
 using falsr::core::CellTotal;
 using falsr::core::LayerCounts;
@@ -412,10 +368,5 @@ int main() {
   test_activation_bytes();
   test_batch_matches_single();
   test_errors();
-  if (g_failures != 0) {
-    std::fprintf(stderr, "test_counter: %d of %d checks FAILED\n", g_failures, g_checks);
-    return 1;
-  }
-  std::printf("test_counter: all %d checks passed\n", g_checks);
-  return 0;
+  return falsr::test::report("test_counter");
 }

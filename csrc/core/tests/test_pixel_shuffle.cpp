@@ -14,43 +14,10 @@
 #include "core/pixel_shuffle.h"
 #include "core/pixel_shuffle_index.h"
 #include "core/shapes.h"
+#include "core/tests/check.h"
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond)                                                           \
-  do {                                                                        \
-    ++g_checks;                                                               \
-    if (!(cond)) {                                                            \
-      ++g_failures;                                                           \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                         \
-  } while (0)
-
-// Expects `fn` to throw std::invalid_argument whose message contains `needle`.
-void check_throws(const std::function<void()>& fn, const std::string& needle, int line) {
-  ++g_checks;
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    if (std::string(e.what()).find(needle) == std::string::npos) {
-      ++g_failures;
-      std::fprintf(stderr, "line %d: message \"%s\" lacks \"%s\"\n", line, e.what(),
-                   needle.c_str());
-    }
-    return;
-  } catch (...) {
-    ++g_failures;
-    std::fprintf(stderr, "line %d: wrong exception type\n", line);
-    return;
-  }
-  ++g_failures;
-  std::fprintf(stderr, "line %d: expected std::invalid_argument (\"%s\")\n", line,
-               needle.c_str());
-}
-#define CHECK_THROWS(expr, needle) check_throws([&] { expr; }, needle, __LINE__)
 
 using falsr::core::ChannelOrder;
 using falsr::core::Layout;
@@ -266,10 +233,5 @@ int main() {
   test_index_math();
   test_kernels();
   test_errors();
-  if (g_failures != 0) {
-    std::fprintf(stderr, "test_pixel_shuffle: %d of %d checks FAILED\n", g_failures, g_checks);
-    return 1;
-  }
-  std::printf("test_pixel_shuffle: all %d checks passed\n", g_checks);
-  return 0;
+  return falsr::test::report("test_pixel_shuffle");
 }
