@@ -1,10 +1,10 @@
 """Turn pytest-benchmark JSON runs into ratio summaries and the README's markdown table.
 
-    python benchmarks/render_summary.py benchmarks/results/pixel_shuffle.json
+    python benchmarks/render_summary.py   # pixel_shuffle.json, subpixel_conv.json, counter
 
 Pairs each "ours" benchmark with the baselines of the same shape in the same run
 (pytest-benchmark ``extra_info``: ``summary`` and ``role``), using medians. Writes
-``benchmarks/results/pixel_shuffle-summary.json`` (list of ``{"name", "ours_s",
+``benchmarks/results/<run>-summary.json`` (list of ``{"name", "ours_s",
 "baseline_s", "ratio"}``, ratio = baseline_s / ours_s) and prints a markdown table.
 """
 
@@ -36,6 +36,18 @@ def pixel_shuffle_summary(run: dict) -> list[dict]:
     return rows
 
 
+def paired_summary(run: dict) -> list[dict]:
+    """Ratios for every ``summary`` key that has both an "ours" and a "baseline" entry."""
+    roles: dict[str, dict[str, float]] = {}
+    for b in run["benchmarks"]:
+        info = b.get("extra_info", {})
+        if "summary" in info and info.get("role") in ("ours", "baseline"):
+            roles.setdefault(info["summary"], {})[info["role"]] = b["stats"]["median"]
+    return [{"name": key, "ours_s": r["ours"], "baseline_s": r["baseline"],
+             "ratio": r["baseline"] / r["ours"]}
+            for key, r in sorted(roles.items()) if {"ours", "baseline"} <= r.keys()]
+
+
 def markdown(rows: list[dict], baseline_label: dict[str, str]) -> str:
     """A markdown table of summary rows."""
     out = ["| benchmark | ours | baseline | baseline / ours |", "|---|---|---|---|"]
@@ -59,13 +71,18 @@ def main(argv: list[str]) -> int:
     labels = {"pixel_shuffle": "(F.pixel_shuffle NCHW)", "pixel_shuffle/copy": "(copy_)",
               "counter/single": "(FlopCounterMode, meta)", "counter/batch": "(idem)",
               "counter/batch+encode": "(idem)", "counter/single-cached": "(idem)",
-              "module_counter": "(idem)"}
-    for arg in argv or [str(RESULTS / "pixel_shuffle.json")]:
-        run = json.loads(Path(arg).read_text())
-        rows = pixel_shuffle_summary(run)
+              "module_counter": "(idem)",
+              "subpixel_conv/nchw": "(F.conv2d(F.pixel_shuffle(x + r)))",
+              "subpixel_conv/nhwc": "(idem, channels_last)"}
+    default = [str(RESULTS / f"{n}.json") for n in ("pixel_shuffle", "subpixel_conv")]
+    for arg in argv or default:
+        path = Path(arg)
+        run = json.loads(path.read_text())
+        rows = pixel_shuffle_summary(run) or paired_summary(run)
         if rows:
-            (RESULTS / "pixel_shuffle-summary.json").write_text(json.dumps(rows, indent=2))
+            (RESULTS / f"{path.stem}-summary.json").write_text(json.dumps(rows, indent=2))
             print(markdown(rows, labels))
+            print()
     counter = RESULTS / "counter-summary.json"
     if counter.is_file():
         print()
