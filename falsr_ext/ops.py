@@ -50,7 +50,7 @@ def pixel_shuffle(x: Tensor, scale: int, tf_order: bool = False) -> Tensor:
 
 
 def _uses_channels_last(x: Tensor) -> bool:
-    # Same rule as pixel_shuffle_uses_channels_last() in csrc/cpu/pixel_shuffle_cpu.h.
+    # Same rule as uses_channels_last() in csrc/cpu/layout.h.
     return (not x.is_contiguous()) and x.is_contiguous(memory_format=torch.channels_last)
 
 

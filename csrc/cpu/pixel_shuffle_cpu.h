@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <stdexcept>
+#include <utility>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <c10/util/Exception.h>
 
 #include "core/pixel_shuffle.h"
+#include "cpu/layout.h"
 
 namespace falsr {
 
@@ -22,13 +24,6 @@ struct PixelShufflePlan {
   at::MemoryFormat memory_format;
   core::ChannelOrder order;
 };
-
-// Memory-format rule (mirrored by the fake kernel in falsr_ext/ops.py):
-//   channels_last-contiguous and not NCHW-contiguous -> NHWC kernel, channels_last output;
-//   otherwise (NCHW-contiguous, or neither)          -> NCHW kernel on x.contiguous().
-inline bool pixel_shuffle_uses_channels_last(const at::Tensor& x) {
-  return !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
-}
 
 // Checks x (4-D, float32 / bfloat16 / float16 / float64) and scale; throws c10::Error
 // (RuntimeError in Python) with a message naming the problem.
@@ -52,15 +47,10 @@ inline PixelShufflePlan plan_pixel_shuffle(const at::Tensor& x, int64_t scale, b
               "); input shape ", x.sizes());
 
   PixelShufflePlan plan;
-  if (pixel_shuffle_uses_channels_last(x)) {
-    plan.input = x;
-    plan.layout = core::Layout::NHWC;
-    plan.memory_format = at::MemoryFormat::ChannelsLast;
-  } else {
-    plan.input = x.contiguous();
-    plan.layout = core::Layout::NCHW;
-    plan.memory_format = at::MemoryFormat::Contiguous;
-  }
+  LayoutChoice choice = choose_layout(x);  // the shared rule, csrc/cpu/layout.h
+  plan.input = std::move(choice.tensor);
+  plan.layout = choice.layout;
+  plan.memory_format = choice.memory_format;
   plan.order = tf_order ? core::ChannelOrder::TF : core::ChannelOrder::Torch;
   try {
     plan.geometry = core::make_pixel_shuffle_geometry(x.size(0), c_in, x.size(2), x.size(3), scale);

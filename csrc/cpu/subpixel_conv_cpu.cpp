@@ -3,8 +3,11 @@
 // (at::parallel_for: honours torch.set_num_threads, never nests threads).
 #include "cpu/subpixel_conv_cpu.h"
 
+#include "cpu/layout.h"
+
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
@@ -12,10 +15,6 @@
 #include <torch/library.h>
 
 namespace falsr {
-
-bool subpixel_conv_uses_channels_last(const at::Tensor& x) {
-  return !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
-}
 
 SubpixelConvPlan plan_subpixel_conv(const at::Tensor& x, const std::optional<at::Tensor>& residual,
                                     const at::Tensor& weight,
@@ -70,15 +69,10 @@ SubpixelConvPlan plan_subpixel_conv(const at::Tensor& x, const std::optional<at:
               scale * scale, " = ", c_in / (scale * scale), ")");
 
   SubpixelConvPlan plan;
-  if (subpixel_conv_uses_channels_last(x)) {
-    plan.x = x;
-    plan.layout = core::Layout::NHWC;
-    plan.memory_format = at::MemoryFormat::ChannelsLast;
-  } else {
-    plan.x = x.contiguous();
-    plan.layout = core::Layout::NCHW;
-    plan.memory_format = at::MemoryFormat::Contiguous;
-  }
+  LayoutChoice choice = choose_layout(x);  // the shared rule, csrc/cpu/layout.h
+  plan.x = std::move(choice.tensor);
+  plan.layout = choice.layout;
+  plan.memory_format = choice.memory_format;
   if (has_res) {
     plan.residual = residual->contiguous(plan.memory_format);
   }

@@ -26,11 +26,6 @@ struct SubpixelConvPlan {
   core::ChannelOrder order;
 };
 
-// Memory-format rule (mirrored by the fake kernel in falsr_ext/ops.py): x
-// channels_last-contiguous and not NCHW-contiguous -> NHWC kernel, channels_last
-// output; otherwise NCHW kernel on contiguous copies, contiguous output.
-bool subpixel_conv_uses_channels_last(const at::Tensor& x);
-
 // Checks every argument (TORCH_CHECK: RuntimeError in Python) and builds the plan.
 SubpixelConvPlan plan_subpixel_conv(const at::Tensor& x, const std::optional<at::Tensor>& residual,
                                     const at::Tensor& weight,
