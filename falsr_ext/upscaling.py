@@ -20,9 +20,9 @@ zero padding is the untiled one, and only the tile's core is kept; chroma and al
 resized per tile with a 2 px halo (PIL's bicubic reach). Only the input, the output and
 one tile's working set are ever in memory, whatever the image size.
 
-The network runs through :func:`_run_luma` (the plain ``nn.Module`` for now; the fused
-engine will replace it). ``dtype="bfloat16"`` runs the module under ``torch.autocast``;
-the accurate fused bf16 engine comes later.
+The network runs through :func:`falsr_ext.pipeline.run_network` (the plain
+``nn.Module`` for now; the fused engine will replace it). ``dtype="bfloat16"`` runs the
+module under ``torch.autocast``; the accurate fused bf16 engine comes later.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from falsr_ext.data.colour import (
 )
 from falsr_ext.errors import FalsrError, ImageError
 from falsr_ext.models.falsr_net import HR_CHANNELS, FalsrNet
+from falsr_ext.pipeline import run_network
 from falsr_ext.receptive import receptive_radius
 from falsr_ext.space import FEATURE_CHANNELS, IB_EXPANSION, Genotype
 
@@ -149,24 +150,6 @@ def auto_tile(genotype: Genotype, scale: int, height: int, width: int,
     halo = receptive_radius(genotype, scale)
     side = math.isqrt(budget // per_px) - 2 * halo
     return max(MIN_AUTO_TILE, side // 16 * 16)
-
-
-def _run_luma(model: FalsrNet, y_tile: np.ndarray, dtype: torch.dtype) -> np.ndarray:
-    """The network on one LR tile: HxW luma in [0, 1] (or CxHxW for an RGB model).
-
-    Returns the raw network output (float32, sHxsW or CxsHxsW, not clipped). This is
-    the seam the fused inference engine will replace; for now the plain module, under
-    bf16 autocast when ``dtype`` is ``torch.bfloat16``.
-    """
-    x = torch.from_numpy(np.ascontiguousarray(y_tile, dtype=np.float32))
-    x = x[None, None] if x.dim() == 2 else x[None]
-    param = next(model.parameters())
-    with torch.inference_mode(), torch.autocast(
-        param.device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16
-    ):
-        out = model(x.to(param.device, param.dtype))
-    out = out[0].float().cpu().numpy()
-    return out[0] if y_tile.ndim == 2 else out
 
 
 # --- input kinds ------------------------------------------------------------------------
@@ -392,7 +375,7 @@ def _upscale_tile(arr: np.ndarray, out: np.ndarray, t: Tile, net: FalsrNet,
             rgb = lr[:, :, :3].astype(np.float32) / 255.0
         else:
             rgb = _unit(lr[:, :, :3]) if colour else np.repeat(_unit(lr[:, :, :1]), 3, axis=2)
-        hr = _run_luma(net, rgb.transpose(2, 0, 1), dtype)[:, oy:oy + ch, ox:ox + cw]
+        hr = run_network(net, rgb.transpose(2, 0, 1), dtype)[:, oy:oy + ch, ox:ox + cw]
         hr = hr.transpose(1, 2, 0)
         if colour:
             region[:, :, :3] = _from_unit(hr, arr.dtype)
@@ -401,7 +384,7 @@ def _upscale_tile(arr: np.ndarray, out: np.ndarray, t: Tile, net: FalsrNet,
                                           arr.dtype)
     elif colour:
         y = rgb_to_ypbpr(_unit(lr[:, :, :3]))[:, :, 0]
-        y_hr = _run_luma(net, y, dtype)[oy:oy + ch, ox:ox + cw]
+        y_hr = run_network(net, y, dtype)[oy:oy + ch, ox:ox + cw]
         up = _resized(arr, chroma_box, t, s, slice(0, 3))
         if arr.dtype == np.uint8:
             pbpr = rgb_to_ypbpr(up.astype(np.float64) / 255.0)[:, :, 1:]
@@ -411,7 +394,7 @@ def _upscale_tile(arr: np.ndarray, out: np.ndarray, t: Tile, net: FalsrNet,
             ypbpr[:, :, 0] = y_hr
             region[:, :, :3] = _from_unit(ypbpr_to_rgb(ypbpr), arr.dtype)
     else:
-        y_hr = _run_luma(net, _unit(lr[:, :, 0]), dtype)[oy:oy + ch, ox:ox + cw]
+        y_hr = run_network(net, _unit(lr[:, :, 0]), dtype)[oy:oy + ch, ox:ox + cw]
         region[:, :, 0] = _from_unit(y_hr.astype(np.float64), arr.dtype)
     if alpha:
         up = _resized(arr, chroma_box, t, s, slice(c - 1, c))

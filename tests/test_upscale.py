@@ -14,11 +14,10 @@ import falsr_ext
 from falsr_ext.errors import FalsrError, ImageError
 from falsr_ext.models import build_model, save_weights
 from falsr_ext.models.zoo import ZOO_GENOTYPES
-from falsr_ext.pipeline import upscale_rgb_falsr
+from falsr_ext.pipeline import run_network, upscale_rgb_falsr
 from falsr_ext.receptive import receptive_radius
 from falsr_ext.space import Genotype
 from falsr_ext.upscaling import (
-    _run_luma,
     _upscale_array,
     auto_tile,
     plan_tiles,
@@ -287,8 +286,8 @@ def test_tile_plan_bounds_memory() -> None:
     assert auto_tile(g, 2, 50, 70) == 70  # small images run whole
 
 
-def test_run_luma_matches_the_module(small: torch.nn.Module) -> None:
+def test_run_network_matches_the_module(small: torch.nn.Module) -> None:
     y = RNG.random((6, 7)).astype(np.float32)
     with torch.inference_mode():
         ref = small(torch.from_numpy(y)[None, None])[0, 0].numpy()
-    assert np.array_equal(_run_luma(small, y, torch.float32), ref)
+    assert np.array_equal(run_network(small, y, torch.float32), ref)
