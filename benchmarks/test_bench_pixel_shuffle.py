@@ -1,5 +1,9 @@
 """Sub-pixel shuffle: ours vs F.pixel_shuffle (NCHW) vs the memory floor (a copy_).
 
+The floor writes into a preallocated tensor; so does ``test_ours_out``, our ``out=``
+variant (``torch.ops.falsr.pixel_shuffle.out``, skipped while it is not built), the fair
+side of the ``pixel_shuffle/copy`` comparison.
+
     python -m pytest benchmarks/test_bench_pixel_shuffle.py --benchmark-only \
         --benchmark-json benchmarks/results/pixel_shuffle.json
 
@@ -57,3 +61,18 @@ def test_copy_floor(benchmark, shape: str) -> None:
     benchmark.group = f"pixel_shuffle {shape}"
     benchmark.extra_info.update(summary=f"pixel_shuffle/copy/{shape}", role="floor")
     benchmark(out.copy_, x)
+
+
+HAS_OUT = hasattr(torch.ops.falsr.pixel_shuffle, "out")
+
+
+@pytest.mark.skipif(not HAS_OUT, reason="torch.ops.falsr.pixel_shuffle.out is not built yet")
+@pytest.mark.parametrize("shape", SHAPES)
+def test_ours_out(benchmark, shape: str) -> None:
+    x = _input(SHAPES[shape])
+    n, c, h, w = SHAPES[shape]
+    out = torch.empty(n, c // 4, 2 * h, 2 * w)
+    benchmark.group = f"pixel_shuffle {shape}"
+    benchmark.extra_info.update(summary=f"pixel_shuffle/torch-out/{shape}", role="ours")
+    benchmark(torch.ops.falsr.pixel_shuffle.out, x, 2, False, out=out)
+    torch.testing.assert_close(out, F.pixel_shuffle(x, 2), rtol=0, atol=0)

@@ -31,6 +31,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     results = []
     for data in args.data:
         result = evaluate(model, data, scale=args.scale, progress=not args.no_progress,
+                          dtype=args.dtype,
                           model_name=args.model)
         results.append(result)
         if not args.json:
@@ -188,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--scale", type=int, default=2)
     ev.add_argument("--json", action="store_true", help="print one JSON object (list if several)")
     ev.add_argument("--per-image", action="store_true", help="include per-image results")
+    ev.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32",
+                    help="network precision (bf16: the engine's bf16 cells, fp32 accumulation)")
     ev.add_argument("--threads", type=int, default=0, help="torch threads (default: all)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ev.set_defaults(func=_cmd_eval)

@@ -6,6 +6,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
 from falsr_ext.data.pairs import PairedFolder
 from falsr_ext.metrics import psnr, ssim
 from falsr_ext.models.falsr_net import FalsrNet
@@ -32,19 +34,32 @@ class EvalResult:
         return out
 
 
+def _network_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    names = {"float32": torch.float32, "fp32": torch.float32,
+             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if isinstance(dtype, torch.dtype) and dtype in names.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in names:
+        return names[dtype.lower()]
+    raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+
+
 def evaluate(
     model: FalsrNet,
     data: str | os.PathLike[str],
     scale: int | None = None,
     progress: bool = False,
     model_name: str | None = None,
+    dtype: str | torch.dtype = "float32",
 ) -> EvalResult:
     """Evaluate ``model`` on ``data`` (a folder with ``HR/`` and optional ``LR_bicubic/``).
 
     Protocol (the official FALSR one): network on analog luma, PIL-bicubic chroma,
     truncated uint8 RGB; PSNR and SSIM on rounded studio Y with ``scale`` px cropped.
-    ``scale`` defaults to the model's and must equal it.
+    ``scale`` defaults to the model's and must equal it. ``dtype`` ("float32" or
+    "bfloat16") is the network's precision (the fused engine on the CPU).
     """
+    net_dtype = _network_dtype(dtype)
     scale = model.scale if scale is None else scale
     if scale != model.scale:
         raise ValueError(f"the model upscales x{model.scale}, not x{scale}")
@@ -58,7 +73,7 @@ def evaluate(
         pairs = tqdm(pairs, total=len(folder), desc=f"{folder.name} x{scale}", unit="img",
                      disable=None, leave=False)
     for pair in pairs:
-        sr, _ = upscale_rgb_falsr(model, pair.lr)
+        sr, _ = upscale_rgb_falsr(model, pair.lr, net_dtype)
         rows.append({
             "image": pair.name,
             "psnr": float(psnr(sr, pair.hr, crop_border=scale, test_y_channel=True)),

@@ -19,6 +19,10 @@ from falsr_ext._extension import load_extension
 load_extension()  # registers torch.ops.falsr.*; ExtensionError if not built
 
 __all__ = [
+    "cell_conv",
+    "cell_conv_reference",
+    "inverted_bottleneck",
+    "inverted_bottleneck_reference",
     "pixel_shuffle",
     "pixel_shuffle_reference",
     "pixel_unshuffle_reference",
@@ -34,7 +38,8 @@ _SHUFFLE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 # --------------------------------------------------------------------------------------
 
 
-def pixel_shuffle(x: Tensor, scale: int, tf_order: bool = False) -> Tensor:
+def pixel_shuffle(x: Tensor, scale: int, tf_order: bool = False, *,
+                  out: Tensor | None = None) -> Tensor:
     """Sub-pixel shuffle ``[N, C*s*s, H, W] -> [N, C, H*s, W*s]``.
 
     ``tf_order=False`` is :func:`torch.nn.functional.pixel_shuffle` (input channel
@@ -45,7 +50,12 @@ def pixel_shuffle(x: Tensor, scale: int, tf_order: bool = False) -> Tensor:
     Floating dtypes (float32, bfloat16, float16, float64), CPU (and CUDA when built).
     A channels_last input runs the NHWC kernel and gives a channels_last output; any
     other input is made contiguous and gives a contiguous output. Differentiable.
+
+    ``out``: a preallocated output of the right shape, dtype and memory format to write
+    into (no allocation; not differentiable).
     """
+    if out is not None:
+        return torch.ops.falsr.pixel_shuffle.out(x, scale, tf_order, out=out)
     return torch.ops.falsr.pixel_shuffle.default(x, scale, tf_order)
 
 
@@ -242,3 +252,12 @@ def subpixel_conv_reference(
     feat = x if residual is None else x + residual
     hr = depth_to_space(feat, scale, "tf" if tf_order else "torch")
     return F.conv2d(hr, weight, bias, padding=weight.shape[-1] // 2)
+
+
+# The engine's fused conv ops live in their own module; one import place for users.
+from falsr_ext.conv_ops import (  # noqa: E402
+    cell_conv,
+    cell_conv_reference,
+    inverted_bottleneck,
+    inverted_bottleneck_reference,
+)

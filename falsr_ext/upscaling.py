@@ -5,6 +5,9 @@ analog luma Y of ``rgb2ypbpr``; Pb/Pr come from a PIL bicubic upscale of the LR 
 
 * uint8 RGB(A): exactly the official protocol (JPEG-constant recomposition, clip, then
   *truncation*), so the result equals ``pipeline.upscale_rgb_falsr`` bit for bit.
+* The luma, chroma upscale and recomposition run as the compiled ops of
+  :mod:`falsr_ext.image_ops` (one fused pass per tile, no HR chroma planes), bit for bit
+  the numpy / PIL code they replaced (float: to 1e-15).
 * uint16 and float: computed in float (uint16 / 65535); chroma from PIL mode ``"F"``
   bicubic per channel (no 8-bit rounding; overshoot clipped after each pass, as 8-bit
   PIL saturates it), recomposed with the exact inverse Y'PbPr
@@ -39,13 +42,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from falsr_ext.data.colour import (
-    falsr_compose_rgb,
-    pil_bicubic_upscale,
-    rgb_to_ypbpr,
-    ypbpr_to_rgb,
-)
+from falsr_ext.data.colour import rgb_to_ypbpr
 from falsr_ext.errors import FalsrError, ImageError
+from falsr_ext.image_ops import compose_rgb, from_numpy, pil_bicubic_upscale, rgb_to_luma
 from falsr_ext.models.falsr_net import HR_CHANNELS, FalsrNet
 from falsr_ext.pipeline import run_network
 from falsr_ext.receptive import receptive_radius
@@ -327,34 +326,27 @@ def _from_unit(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.clip(x, 0.0, 1.0).astype(dtype)
 
 
-def _pil_float_upscale(planes: np.ndarray, scale: int) -> np.ndarray:
-    """PIL bicubic (mode ``"F"``, no rounding) of each channel of HxWxC in [0, 1], float32.
+def _view(arr: np.ndarray) -> torch.Tensor:
+    """A tensor sharing ``arr``'s memory (the image ops only read their inputs).
 
-    Like PIL's 8-bit resize, the horizontal pass runs first and its overshoot is clipped
-    to [0, 1] before the vertical pass, and the result is clipped again: the float path
-    is then the 8-bit one without its rounding.
+    Float dtypes the ops lack (float16, longdouble) go as float64: exact for float16,
+    and the result is cast back to the image's dtype as before.
     """
-    h, w = planes.shape[:2]
-    out = np.empty((h * scale, w * scale, planes.shape[2]), dtype=np.float32)
-    for c in range(planes.shape[2]):
-        img = Image.fromarray(np.ascontiguousarray(planes[:, :, c], dtype=np.float32), "F")
-        wide = np.clip(np.asarray(img.resize((w * scale, h), Image.Resampling.BICUBIC)), 0, 1)
-        img = Image.fromarray(wide, "F").resize((w * scale, h * scale), Image.Resampling.BICUBIC)
-        out[:, :, c] = np.clip(np.asarray(img), 0.0, 1.0)
-    return out
+    if arr.dtype.kind == "f" and arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    return from_numpy(arr)
 
 
 def _resized(arr: np.ndarray, box: Tile, core: Tile, scale: int, channels: slice) -> np.ndarray:
     """PIL bicubic of ``arr[box][..., channels]`` cropped to the core's HR region.
 
-    uint8 stays uint8 (exactly the pipeline's resize); others become float32 in [0, 1].
+    uint8 stays uint8 (exactly the pipeline's resize); others become float32 in [0, 1]
+    (PIL mode ``"F"``, clipped after each pass as 8-bit PIL saturates).
     """
     src = arr[box.hy0:box.hy1, box.hx0:box.hx1, channels]
-    if arr.dtype == np.uint8:
-        up = pil_bicubic_upscale(np.ascontiguousarray(src), scale)
-        up = up if up.ndim == 3 else up[:, :, None]
-    else:
-        up = _pil_float_upscale(_unit(src), scale)
+    if arr.dtype != np.uint8:
+        src = _unit(src).astype(np.float32)
+    up = pil_bicubic_upscale(_view(src), scale, clip_unit=arr.dtype != np.uint8).numpy()
     oy, ox = (core.y0 - box.hy0) * scale, (core.x0 - box.hx0) * scale
     return up[oy:oy + (core.y1 - core.y0) * scale, ox:ox + (core.x1 - core.x0) * scale]
 
@@ -383,16 +375,12 @@ def _upscale_tile(arr: np.ndarray, out: np.ndarray, t: Tile, net: FalsrNet,
             region[:, :, :1] = _from_unit(rgb_to_ypbpr(hr.astype(np.float64))[:, :, :1],
                                           arr.dtype)
     elif colour:
-        y = rgb_to_ypbpr(_unit(lr[:, :, :3]))[:, :, 0]
-        y_hr = run_network(net, y, dtype)[oy:oy + ch, ox:ox + cw]
-        up = _resized(arr, chroma_box, t, s, slice(0, 3))
-        if arr.dtype == np.uint8:
-            pbpr = rgb_to_ypbpr(up.astype(np.float64) / 255.0)[:, :, 1:]
-            region[:, :, :3] = falsr_compose_rgb(y_hr, pbpr)
-        else:
-            ypbpr = rgb_to_ypbpr(up.astype(np.float64))
-            ypbpr[:, :, 0] = y_hr
-            region[:, :, :3] = _from_unit(ypbpr_to_rgb(ypbpr), arr.dtype)
+        y_hr = run_network(net, rgb_to_luma(_view(lr)).numpy(), dtype)[oy:oy + ch, ox:ox + cw]
+        # Chroma upscale of the haloed box, recomposition and rounding in one pass.
+        box = arr[chroma_box.hy0:chroma_box.hy1, chroma_box.hx0:chroma_box.hx1]
+        region[:, :, :3] = compose_rgb(_view(y_hr), _view(box), s,
+                                       (t.y0 - chroma_box.hy0) * s,
+                                       (t.x0 - chroma_box.hx0) * s).numpy()
     else:
         y_hr = run_network(net, _unit(lr[:, :, 0]), dtype)[oy:oy + ch, ox:ox + cw]
         region[:, :, 0] = _from_unit(y_hr.astype(np.float64), arr.dtype)

@@ -295,3 +295,30 @@ def test_missing_extension_message(monkeypatch):
         monkeypatch.undo()
         _extension.load_extension.cache_clear()
     assert _extension.extension_available()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("tf_order", [False, True])
+def test_pixel_shuffle_out_writes_in_place(channels_last, tf_order):
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 12, 5, 7, generator=g) + 0.5
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = x.contiguous(memory_format=fmt)
+    out = torch.empty(2, 3, 10, 14, memory_format=fmt)
+    ptr = out.data_ptr()
+    got = ops.pixel_shuffle(x, 2, tf_order, out=out)
+    assert got.data_ptr() == ptr
+    assert torch.equal(out, ops.pixel_shuffle_reference(x, 2, tf_order))
+
+
+def test_pixel_shuffle_out_rejects_a_wrong_buffer():
+    x = torch.rand(1, 8, 3, 3) + 0.5
+    with pytest.raises(RuntimeError, match="out must have shape"):
+        ops.pixel_shuffle(x, 2, out=torch.empty(1, 2, 6, 5))
+    with pytest.raises(RuntimeError, match="dtype"):
+        ops.pixel_shuffle(x, 2, out=torch.empty(1, 2, 6, 6, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="NCHW-contiguous"):
+        ops.pixel_shuffle(x, 2, out=torch.empty(1, 2, 6, 6).contiguous(
+            memory_format=torch.channels_last)[:, :, :, :])
+    with pytest.raises(RuntimeError, match="overlaps"):
+        ops.pixel_shuffle(x, 2, out=x.view(1, 2, 6, 6))

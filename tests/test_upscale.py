@@ -290,4 +290,20 @@ def test_run_network_matches_the_module(small: torch.nn.Module) -> None:
     y = RNG.random((6, 7)).astype(np.float32)
     with torch.inference_mode():
         ref = small(torch.from_numpy(y)[None, None])[0, 0].numpy()
-    assert np.array_equal(run_network(small, y, torch.float32), ref)
+    # the module path is the module; the fused engine (the default on the CPU) within 1e-5
+    assert np.array_equal(run_network(small, y, torch.float32, engine=False), ref)
+    got = run_network(small, y, torch.float32)
+    assert np.abs(got - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+
+
+def test_run_network_recompiles_when_the_weights_change(small: torch.nn.Module) -> None:
+    y = RNG.random((6, 7)).astype(np.float32)
+    before = run_network(small, y)
+    with torch.no_grad():
+        small.tail.bias.add_(0.25)  # in place: the cached engine must notice
+    try:
+        after = run_network(small, y)
+        np.testing.assert_allclose(after - before, 0.25, atol=1e-5)
+    finally:
+        with torch.no_grad():
+            small.tail.bias.sub_(0.25)

@@ -10,13 +10,11 @@
 
 namespace falsr {
 
-at::Tensor pixel_shuffle_cpu(const at::Tensor& x, int64_t scale, bool tf_order) {
-  TORCH_CHECK(x.device().is_cpu(), "falsr::pixel_shuffle (CPU): expected a CPU tensor, got ",
-              x.device());
-  const PixelShufflePlan plan = plan_pixel_shuffle(x, scale, tf_order);
-  at::Tensor out = empty_pixel_shuffle_output(plan);
+namespace {
+
+void run_pixel_shuffle(const PixelShufflePlan& plan, at::Tensor& out) {
   if (out.numel() == 0) {
-    return out;
+    return;
   }
   const auto& g = plan.geometry;
   const std::size_t elem_size = plan.input.element_size();
@@ -30,6 +28,26 @@ at::Tensor pixel_shuffle_cpu(const at::Tensor& x, int64_t scale, bool tf_order) 
   at::parallel_for(0, tasks, grain, [&](int64_t begin, int64_t end) {
     core::pixel_shuffle_tasks(src, dst, g, elem_size, plan.order, plan.layout, begin, end);
   });
+}
+
+}  // namespace
+
+at::Tensor pixel_shuffle_cpu(const at::Tensor& x, int64_t scale, bool tf_order) {
+  TORCH_CHECK(x.device().is_cpu(), "falsr::pixel_shuffle (CPU): expected a CPU tensor, got ",
+              x.device());
+  const PixelShufflePlan plan = plan_pixel_shuffle(x, scale, tf_order);
+  at::Tensor out = empty_pixel_shuffle_output(plan);
+  run_pixel_shuffle(plan, out);
+  return out;
+}
+
+at::Tensor& pixel_shuffle_out_cpu(const at::Tensor& x, int64_t scale, bool tf_order,
+                                  at::Tensor& out) {
+  TORCH_CHECK(x.device().is_cpu(), "falsr::pixel_shuffle.out (CPU): expected a CPU tensor, got ",
+              x.device());
+  const PixelShufflePlan plan = plan_pixel_shuffle(x, scale, tf_order);
+  check_pixel_shuffle_out(plan, out);
+  run_pixel_shuffle(plan, out);
   return out;
 }
 

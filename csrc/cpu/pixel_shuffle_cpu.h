@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -67,7 +68,33 @@ inline at::Tensor empty_pixel_shuffle_output(const PixelShufflePlan& plan) {
                    plan.input.options().memory_format(plan.memory_format));
 }
 
-// The CPU implementation registered for falsr::pixel_shuffle (csrc/torch/ops.cpp).
+// Checks a caller-provided output for pixel_shuffle.out: the plan's shape, dtype and
+// device, dense in the plan's memory format (so the kernel can write it directly), and
+// not overlapping the input. No resizing: a reused buffer must already be right.
+inline void check_pixel_shuffle_out(const PixelShufflePlan& plan, const at::Tensor& out) {
+  const auto& g = plan.geometry;
+  const std::vector<int64_t> want{g.n, g.c_out, g.h * g.s, g.w * g.s};
+  TORCH_CHECK(out.defined(), "falsr::pixel_shuffle.out: out is undefined");
+  TORCH_CHECK(out.sizes() == at::IntArrayRef(want), "falsr::pixel_shuffle.out: out must have shape ",
+              at::IntArrayRef(want), ", got ", out.sizes());
+  TORCH_CHECK(out.scalar_type() == plan.input.scalar_type(),
+              "falsr::pixel_shuffle.out: out must have the input's dtype ",
+              plan.input.scalar_type(), ", got ", out.scalar_type());
+  TORCH_CHECK(out.device() == plan.input.device(), "falsr::pixel_shuffle.out: out is on ",
+              out.device(), " but x is on ", plan.input.device());
+  TORCH_CHECK(out.is_contiguous(plan.memory_format), "falsr::pixel_shuffle.out: out must be ",
+              plan.memory_format == at::MemoryFormat::ChannelsLast ? "channels_last" : "NCHW",
+              "-contiguous like the input");
+  const auto* o = static_cast<const char*>(out.const_data_ptr());
+  const auto* i = static_cast<const char*>(plan.input.const_data_ptr());
+  const auto ob = static_cast<int64_t>(out.nbytes());
+  const auto ib = static_cast<int64_t>(plan.input.nbytes());
+  TORCH_CHECK(o + ob <= i || i + ib <= o, "falsr::pixel_shuffle.out: out overlaps the input");
+}
+
+// The CPU implementations registered for falsr::pixel_shuffle and .out (csrc/torch/ops.cpp).
 at::Tensor pixel_shuffle_cpu(const at::Tensor& x, int64_t scale, bool tf_order);
+at::Tensor& pixel_shuffle_out_cpu(const at::Tensor& x, int64_t scale, bool tf_order,
+                                  at::Tensor& out);
 
 }  // namespace falsr

@@ -5,6 +5,9 @@
 
 #include <string>
 
+#include "core/isa.h"
+#include "cpu/cell_conv_cpu.h"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -60,5 +63,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cuda_built", &cuda_built, "Whether the extension was compiled with CUDA kernels.");
   m.def("cpu_capabilities", &cpu_capabilities,
         "Instruction-set features of the running CPU and the build's OpenMP support.");
+  m.def(
+      "cpu_isa", [] { return std::string(falsr::core::isa_name(falsr::core::max_isa())); },
+      "The instruction set the CPU kernels use now: the CPU's best, capped by FALSR_CPU_ISA.");
+  m.def(
+      "cpu_isa_available",
+      [] { return std::string(falsr::core::isa_name(falsr::core::cpu_isa())); },
+      "The best instruction set this CPU supports (generic, avx2, avx512 or amx).");
+  m.def("cell_conv_path", &falsr::cell_conv_path_cpu, pybind11::arg("inputs"),
+        pybind11::arg("weight"), pybind11::arg("groups") = 1,
+        pybind11::arg("direct_only") = false,
+        "The code path falsr::cell_conv takes for these arguments (e.g. 'avx512/direct').");
   falsr::register_counter(m);
 }

@@ -1,0 +1,26 @@
+// The code paths behind make_cell_conv_plan (cell_conv.cpp validates the arguments,
+// then asks each path in turn; a path returns nullptr when it does not apply).
+#pragma once
+
+#include <memory>
+
+#include "core/cell_conv.h"
+
+namespace falsr::core {
+
+// AMX bf16 (Isa::Amx): all inputs bf16, groups == 1 or small groups (block-diagonal).
+// cell_conv_amx.cpp. Opt-in (FALSR_CPU_ISA=amx): verified on a tile emulator only.
+std::unique_ptr<CellConvPlan> make_amx_cell_conv_plan(const CellConvArgs& a, Isa isa);
+
+// AVX-512 bf16 dot products (vdpbf16ps, Isa::Avx512Bf16): all inputs bf16, dense k 1|3.
+// cell_conv_bf16.cpp.
+std::unique_ptr<CellConvPlan> make_bf16_cell_conv_plan(const CellConvArgs& a, Isa isa);
+
+// Winograd F(2x2, 3x3) fp32 (Isa::Avx512): all inputs fp32, k == 3, groups == 1.
+// cell_conv_winograd.cpp.
+std::unique_ptr<CellConvPlan> make_winograd_cell_conv_plan(const CellConvArgs& a, Isa isa);
+
+// Direct convolution, every case (generic C++, AVX2, AVX-512). cell_conv_direct.cpp.
+std::unique_ptr<CellConvPlan> make_direct_cell_conv_plan(const CellConvArgs& a, Isa isa);
+
+}  // namespace falsr::core

@@ -1,0 +1,35 @@
+"""One compiled engine per (model, dtype), rebuilt when the model's weights change.
+
+The key is the model object (weakly held: the cache never keeps a model alive); an entry
+is stale once any parameter was modified in place (its ``_version`` counter moves, e.g.
+an optimiser step or ``load_state_dict``) or replaced (its storage moves).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+
+from falsr_ext.engine.engine import Engine
+from falsr_ext.models.falsr_net import FalsrNet
+
+_CACHE: weakref.WeakKeyDictionary[FalsrNet, dict[torch.dtype, tuple[tuple, Engine]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _signature(model: FalsrNet) -> tuple:
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+
+def engine_for(model: FalsrNet, dtype: torch.dtype) -> Engine:
+    """The cached :class:`Engine` of ``model`` in ``dtype``, compiled on first use or
+    after the weights changed."""
+    entries = _CACHE.setdefault(model, {})
+    sig = _signature(model)
+    hit = entries.get(dtype)
+    if hit is None or hit[0] != sig:
+        hit = (sig, Engine(model, dtype))
+        entries[dtype] = hit
+    return hit[1]
