@@ -32,10 +32,13 @@ _LAZY = {
     "count_module": "falsr_ext.module_counter",
     "get_genotype": "falsr_ext.models.zoo",
     "upscale": "falsr_ext.upscaling",
+    "compile_engine": "falsr_ext.engine",
+    "Engine": "falsr_ext.engine",
 }
 
 __all__ = [
-    "Cell", "FalsrError", "FalsrNet", "Genotype", "build_model", "convert_pb", "count",
+    "Cell", "Engine", "FalsrError", "FalsrNet", "Genotype", "build_model", "compile_engine",
+    "convert_pb", "count",
     "count_batch", "count_module", "evaluate",
     "get_genotype", "import_pb", "load_model", "load_weights", "parse_genotype",
     "save_weights", "upscale", "zoo_names",

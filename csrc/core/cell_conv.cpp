@@ -134,6 +134,9 @@ std::unique_ptr<CellConvPlan> make_cell_conv_plan(const CellConvArgs& a) {
     if (auto plan = make_amx_cell_conv_plan(a, isa)) return plan;
   }
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512Bf16)) {
+    if (a.algo == ConvAlgo::Auto) {
+      if (auto plan = make_winograd_bf16_cell_conv_plan(a, isa)) return plan;
+    }
     if (auto plan = make_bf16_cell_conv_plan(a, isa)) return plan;
   }
   if (a.algo == ConvAlgo::Auto) {

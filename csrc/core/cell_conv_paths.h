@@ -12,6 +12,11 @@ namespace falsr::core {
 // cell_conv_amx.cpp. Opt-in (FALSR_CPU_ISA=amx): verified on a tile emulator only.
 std::unique_ptr<CellConvPlan> make_amx_cell_conv_plan(const CellConvArgs& a, Isa isa);
 
+// Winograd F(2x2, 3x3) with bf16 dot products (Isa::Avx512Bf16): all inputs bf16, k == 3,
+// groups == 1, >= 16 channels; V and U rounded to bf16 (~3x the direct bf16 error, still
+// ~3e-3 of sum|terms|). ConvAlgo::Auto only. cell_conv_winograd_bf16.cpp.
+std::unique_ptr<CellConvPlan> make_winograd_bf16_cell_conv_plan(const CellConvArgs& a, Isa isa);
+
 // AVX-512 bf16 dot products (vdpbf16ps, Isa::Avx512Bf16): all inputs bf16, dense k 1|3.
 // cell_conv_bf16.cpp.
 std::unique_ptr<CellConvPlan> make_bf16_cell_conv_plan(const CellConvArgs& a, Isa isa);
