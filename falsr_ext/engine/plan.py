@@ -129,10 +129,12 @@ class _Builder:
 
     def unfused_ib(self, block) -> bool:
         """Whether an inverted-bottleneck block runs as three cell convs instead of the
-        fused op: "auto" does so for 3x3 expand/project (measured faster: their
-        arithmetic dominates and the cell conv has Winograd and bf16 dot products)."""
+        fused op. "auto" (measured on FALSR-B/C at 480x480): unfused for 3x3
+        expand/project, whose arithmetic dominates and where the cell conv has Winograd,
+        and always in bf16, where the cell conv has bf16 dot products and the fused op
+        computes in fp32; fused for 1x1 in fp32, where memory traffic dominates."""
         if self.fuse_ib == "auto":
-            return block.expand.kernel_size[0] == 3
+            return block.expand.kernel_size[0] == 3 or self.dtype == torch.bfloat16
         return self.fuse_ib == "never"
 
     def buffer(self, name: str, channels: int, dtype: torch.dtype | None = None) -> str:
