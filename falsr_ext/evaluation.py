@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from falsr_ext.data.pairs import PairedFolder
+from falsr_ext.dtypes import parse_network_dtype
 from falsr_ext.metrics import psnr, ssim
 from falsr_ext.models.falsr_net import FalsrNet
 from falsr_ext.pipeline import upscale_rgb_falsr
@@ -34,16 +35,6 @@ class EvalResult:
         return out
 
 
-def _network_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    names = {"float32": torch.float32, "fp32": torch.float32,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-    if isinstance(dtype, torch.dtype) and dtype in names.values():
-        return dtype
-    if isinstance(dtype, str) and dtype.lower() in names:
-        return names[dtype.lower()]
-    raise ValueError(f"dtype must be 'float32' or 'bfloat16', got {dtype!r}")
-
-
 def evaluate(
     model: FalsrNet,
     data: str | os.PathLike[str],
@@ -59,7 +50,7 @@ def evaluate(
     ``scale`` defaults to the model's and must equal it. ``dtype`` ("float32" or
     "bfloat16") is the network's precision (the fused engine on the CPU).
     """
-    net_dtype = _network_dtype(dtype)
+    net_dtype = parse_network_dtype(dtype)
     scale = model.scale if scale is None else scale
     if scale != model.scale:
         raise ValueError(f"the model upscales x{model.scale}, not x{scale}")

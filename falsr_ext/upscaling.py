@@ -43,6 +43,7 @@ import torch
 from PIL import Image
 
 from falsr_ext.data.colour import rgb_to_ypbpr
+from falsr_ext.dtypes import parse_network_dtype
 from falsr_ext.errors import FalsrError, ImageError
 from falsr_ext.image_ops import compose_rgb, from_numpy, pil_bicubic_upscale, rgb_to_luma
 from falsr_ext.models.falsr_net import HR_CHANNELS, FalsrNet
@@ -50,12 +51,6 @@ from falsr_ext.pipeline import run_network
 from falsr_ext.receptive import receptive_radius
 from falsr_ext.space import FEATURE_CHANNELS, IB_EXPANSION, Genotype
 
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-}
 # PIL's bicubic upscaling reads LR pixels up to 2 away from an output pixel's centre.
 CHROMA_HALO = 2
 # Working-set budget of one tile (activations + per-tile HR temporaries), bytes.
@@ -243,14 +238,6 @@ def _as_array(image: Any) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
 
 
 # --- options --------------------------------------------------------------------------
-
-
-def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
-        return dtype
-    if isinstance(dtype, str) and dtype.lower() in DTYPES:
-        return DTYPES[dtype.lower()]
-    raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
 
 
 def _parse_device(device: str | torch.device) -> torch.device:
@@ -454,7 +441,7 @@ def upscale(
         FalsrError: no model, scale mismatch, CUDA requested without a GPU.
         ValueError: a bad ``dtype``, ``device``, ``tile`` or ``threads`` value.
     """
-    run_dtype = _parse_dtype(dtype)
+    run_dtype = parse_network_dtype(dtype)
     dev = _parse_device(device)
     if tile is not None and (int(tile) != tile or tile < 1):
         raise ValueError(f"tile must be a positive integer (LR px) or None, got {tile!r}")

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from falsr_ext import conv_ops, ops
+from falsr_ext.dtypes import parse_network_dtype
 from falsr_ext.engine.plan import (
     AddStep,
     BottleneckStep,
@@ -23,18 +24,6 @@ from falsr_ext.engine.plan import (
     step_writes,
 )
 from falsr_ext.models.falsr_net import FalsrNet
-
-_DTYPE_NAMES = {"float32": torch.float32, "fp32": torch.float32,
-                "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-
-
-def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        if dtype in (torch.float32, torch.bfloat16):
-            return dtype
-    elif dtype in _DTYPE_NAMES:
-        return _DTYPE_NAMES[dtype]
-    raise ValueError(f"engine dtype must be 'float32' or 'bfloat16', got {dtype!r}")
 
 
 def assign_slots(plan: Plan) -> dict[str, int]:
@@ -76,7 +65,7 @@ class Engine:
             raise TypeError(f"compile_engine expects a FalsrNet, got {type(model).__name__}")
         if next(model.parameters()).device.type != "cpu":
             raise ValueError("the fused engine runs on the CPU; move the model with .cpu()")
-        self.dtype = _parse_dtype(dtype)
+        self.dtype = parse_network_dtype(dtype)
         self.plan = build_plan(model, self.dtype, fuse_ib)
         self.scale = model.scale
         self.in_channels = model.in_channels

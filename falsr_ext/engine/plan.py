@@ -88,11 +88,12 @@ class Plan:
 
     def __post_init__(self) -> None:
         for i, step in enumerate(self.steps):
-            for name in _reads(step):
+            for name in step_reads(step):
                 self.last_use[name] = i
 
 
-def _reads(step: Step) -> list[str]:
+def step_reads(step: Step) -> list[str]:
+    """Names of the buffers a step reads."""
     if isinstance(step, ConvStep):
         return [*step.inputs, *([step.residual] if step.residual else [])]
     if isinstance(step, BottleneckStep):
@@ -100,11 +101,6 @@ def _reads(step: Step) -> list[str]:
     if isinstance(step, AddStep):
         return [step.a, step.b]
     return [step.x]
-
-
-def step_reads(step: Step) -> list[str]:
-    """Names of the buffers a step reads."""
-    return _reads(step)
 
 
 def step_writes(step: Step) -> str | None:
