@@ -1,4 +1,4 @@
-"""The ``falsr`` command line: eval, count, convert, genotype, upscale.
+"""The ``falsr`` command line: eval, count, convert, genotype, upscale, train, export.
 
 User errors (bad paths, corrupt files, bad genotypes) print one line,
 ``falsr: error: <file>: <problem>``, and exit with status 2; no traceback.
@@ -232,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     up.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     up.set_defaults(func=_cmd_upscale)
+
+    from falsr_ext.cli_train import add_export_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_export_parser(sub)
     return parser
 
 

@@ -37,3 +37,18 @@ def test_reproduce_table1_missing_weights(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "FALSR-A.pb" in proc.stderr
+
+
+def test_train_default_smoke(shared_dir: Path, tmp_path: Path) -> None:
+    data = shared_dir / "data"
+    if not (data / "T91").is_dir() or not (data / "BSD200").is_dir():
+        pytest.skip(f"{data}/T91 or BSD200 absent: the recipe trains on ../shared/data")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "python" / "train_default.py"), "--data-root", str(data),
+         "--out", str(tmp_path / "run"), "--steps", "3", "--threads", "2"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert summary["steps"] == 3 and Path(summary["weights"]).is_file()
+    assert 0 < summary["set5_psnr"] < 60  # validated once (3 steps: far from trained)

@@ -1,0 +1,99 @@
+"""The ``falsr train`` and ``falsr export`` subcommands (wired into :mod:`falsr_ext.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from falsr_ext.errors import FalsrError
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from falsr_ext.models.loading import resolve_genotype
+    from falsr_ext.training import TrainConfig, train_run
+
+    run = Path(args.out)
+    if args.resume and (run / "config.json").is_file() and args.genotype is None:
+        config = TrainConfig.load(run / "config.json")  # resume with the saved settings
+    else:
+        if args.genotype is None or args.data is None:
+            raise FalsrError("--genotype and --data are required (unless --resume of a run)")
+        genotype, _ = resolve_genotype(args.genotype)
+        config = TrainConfig(
+            genotype=genotype.to_string(), data=args.data.split(","), scale=args.scale,
+            steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
+            lr_min=args.lr_min, schedule=args.schedule, warmup=args.warmup,
+            in_channels=3 if args.rgb else 1, val=args.val, val_every=args.val_every,
+            checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
+            dtype="bfloat16" if args.dtype in ("bf16", "bfloat16") else "float32",
+        )
+    result = train_run(config, run, resume=args.resume, progress=not args.no_progress,
+                       device=args.device, threads=args.threads or None)
+    summary = {"run": str(result.run_dir), "weights": str(result.weights),
+               "steps": result.steps, "loss": result.last_loss, "val_psnr": result.val_psnr}
+    print(json.dumps(summary))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from falsr_ext.models.loading import load_model
+    from falsr_ext.onnx_export import export_onnx, onnx_max_abs_error
+
+    if not args.onnx:
+        raise FalsrError("say what to export: --onnx OUT.onnx")
+    model = load_model(args.model, weights=args.weights)
+    path = export_onnx(model, args.onnx)
+    print(f"wrote {path}")
+    if not args.no_check:
+        torch.manual_seed(0)
+        x = torch.rand(1, model.in_channels, 64, 48)
+        err = onnx_max_abs_error(model, path, x)
+        print(f"onnxruntime vs PyTorch on a random 64x48 input: max abs error {err:.3g}")
+        if err > 1e-4:
+            raise FalsrError(f"{path}: ONNX output differs from PyTorch by {err:.3g} (> 1e-4)")
+    return 0
+
+
+def add_train_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``falsr train``."""
+    tr = sub.add_parser("train", help="train a genotype on folders of HR images (resumable)")
+    tr.add_argument("--genotype", help="zoo name, genotype string/JSON, or a weights file")
+    tr.add_argument("--data", help="HR image folder(s), comma-separated (DIR or DIR/HR)")
+    tr.add_argument("--out", required=True, help="run folder (config, metrics, checkpoints)")
+    tr.add_argument("--scale", type=int, default=2)
+    tr.add_argument("--steps", type=int, default=10000)
+    tr.add_argument("--batch", type=int, default=16, help="global batch (split over ranks)")
+    tr.add_argument("--patch", type=int, default=48, help="LR patch side (HR = patch*scale)")
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--lr-min", type=float, default=1e-5)
+    tr.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine")
+    tr.add_argument("--warmup", type=int, default=0, help="linear warmup steps")
+    tr.add_argument("--rgb", action="store_true", help="train an RGB network (default: luma)")
+    tr.add_argument("--val", help="benchmark folder scored with the standard protocol")
+    tr.add_argument("--val-every", type=int, default=1000)
+    tr.add_argument("--checkpoint-every", type=int, default=200)
+    tr.add_argument("--log-every", type=int, default=20)
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32",
+                    help="bf16: autocast with fp32 master weights")
+    tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    tr.add_argument("--threads", type=int, default=0, help="torch threads (default: all)")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in --out from its last checkpoint")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    tr.set_defaults(func=_cmd_train)
+
+
+def add_export_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``falsr export``."""
+    ex = sub.add_parser("export", help="export a model for deployment (ONNX)")
+    ex.add_argument("--model", required=True,
+                    help="our .safetensors file, 'default', an official .pb, or a zoo name")
+    ex.add_argument("--weights", help="weights file for a zoo name")
+    ex.add_argument("--onnx", metavar="OUT", help="write an ONNX graph (dynamic N, H, W)")
+    ex.add_argument("--no-check", action="store_true",
+                    help="skip the onnxruntime-vs-PyTorch check (1e-4 max abs)")
+    ex.set_defaults(func=_cmd_export)
