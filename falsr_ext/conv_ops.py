@@ -20,7 +20,7 @@ from falsr_ext._extension import load_extension
 
 load_extension()
 
-_DTYPES = (torch.float32, torch.bfloat16)
+_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # float16: the CUDA kernels only
 
 
 def _inference_only(name: str):

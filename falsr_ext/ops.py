@@ -135,7 +135,7 @@ def pixel_unshuffle_reference(y: Tensor, scale: int, tf_order: bool = False) -> 
 # subpixel_conv (the FALSR tail: residual add + sub-pixel shuffle + reconstruction conv)
 # --------------------------------------------------------------------------------------
 
-_SUBPIXEL_CONV_DTYPES = (torch.float32, torch.bfloat16)
+_SUBPIXEL_CONV_DTYPES = (torch.float32, torch.bfloat16, torch.float16)  # fp16: CUDA only
 
 
 def subpixel_conv(

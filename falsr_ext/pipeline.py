@@ -25,7 +25,9 @@ def run_network(model: FalsrNet, planes: np.ndarray, dtype: torch.dtype = torch.
 
     On the CPU it runs the fused engine (:mod:`falsr_ext.engine`; compiled once per model
     and dtype, recompiled when the weights change): float32 equals the module within
-    1e-5, bfloat16 runs the cells in bf16 with fp32 accumulation. ``engine=False`` (or a
+    1e-5, bfloat16 runs the cells in bf16 with fp32 accumulation. A model on a CUDA
+    device runs the same plan through the CUDA kernels (:mod:`falsr_ext.engine.cuda`;
+    ExtensionError if the extension was built without them). ``engine=False`` (or a
     model on another device) runs the ``nn.Module`` instead, bf16 under
     ``torch.autocast`` (PyTorch's plain bf16).
     """
@@ -38,6 +40,10 @@ def run_network(model: FalsrNet, planes: np.ndarray, dtype: torch.dtype = torch.
         from falsr_ext.engine.cache import engine_for
 
         out = engine_for(model, dtype)(x)
+    elif engine is not False and param.device.type == "cuda" and param.dtype == torch.float32:
+        from falsr_ext.engine.cuda import cuda_engine_for
+
+        out = cuda_engine_for(model, dtype, param.device)(x)
     else:
         with torch.inference_mode(), torch.autocast(
             param.device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16

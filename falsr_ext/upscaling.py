@@ -254,6 +254,11 @@ def _parse_device(device: str | torch.device) -> torch.device:
             + (", a CPU-only build" if torch.version.cuda is None else "")
             + "); use device='cpu'"
         )
+    if dev.type == "cuda":
+        from falsr_ext.engine.cuda import require_cuda_engine
+
+        # ExtensionError when falsr_ext._C lacks its CUDA kernels: never a silent CPU run.
+        require_cuda_engine(dev)
     return dev
 
 

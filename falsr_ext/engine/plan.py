@@ -203,12 +203,14 @@ def build_plan(model: FalsrNet, dtype: torch.dtype = torch.float32,
     ``fuse_ib``: "always" runs every inverted-bottleneck block as the fused op, "never"
     as three cell convs, "auto" picks per block (see ``_Builder.unfused_ib``).
 
-    ``dtype`` float32: every buffer fp32. bfloat16: the cells' activations and weights
-    bf16 (AMX), while F (the fusion's residual), the fused map and the tail stay fp32
-    and every accumulation and epilogue is fp32.
+    ``dtype`` float32: every buffer fp32. bfloat16 (or float16, which only the CUDA
+    engine runs): the cells' activations and weights bf16 / fp16, while F (the fusion's
+    residual), the fused map and the tail stay fp32 and every accumulation and epilogue
+    is fp32.
     """
-    if dtype not in (torch.float32, torch.bfloat16):
-        raise ValueError(f"engine dtype must be float32 or bfloat16, got {dtype}")
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        raise ValueError(
+            f"engine dtype must be float32, bfloat16 or float16 (CUDA only), got {dtype}")
     if fuse_ib not in ("auto", "always", "never"):
         raise ValueError(f"fuse_ib must be 'auto', 'always' or 'never', got {fuse_ib!r}")
     g = model.genotype
