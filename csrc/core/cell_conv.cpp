@@ -1,6 +1,6 @@
 // The front door of the cell convolution: argument checks, the choice of code path
-// (AMX bf16, then Winograd, then direct; each factory says nullptr when it does not
-// apply) and the naive double-accumulating reference used by the tests.
+// (AMX bf16, depthwise, small groups, Winograd, then direct; each factory says nullptr
+// when it does not apply) and the naive double-accumulating reference used by the tests.
 #include "core/cell_conv.h"
 
 #include <cstdint>
@@ -132,6 +132,12 @@ std::unique_ptr<CellConvPlan> make_cell_conv_plan(const CellConvArgs& a) {
   const Isa isa = max_isa();
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Amx)) {
     if (auto plan = make_amx_cell_conv_plan(a, isa)) return plan;
+  }
+  // Depthwise and small groups: their own vectorisation beats the dense paths (Auto
+  // only: ConvAlgo::Direct pins the generic direct path).
+  if (a.algo == ConvAlgo::Auto) {
+    if (auto plan = make_depthwise_cell_conv_plan(a, isa)) return plan;
+    if (auto plan = make_grouped_cell_conv_plan(a, isa)) return plan;
   }
   if (static_cast<int>(isa) >= static_cast<int>(Isa::Avx512Bf16)) {
     if (a.algo == ConvAlgo::Auto) {

@@ -25,6 +25,16 @@ std::unique_ptr<CellConvPlan> make_bf16_cell_conv_plan(const CellConvArgs& a, Is
 // cell_conv_winograd.cpp.
 std::unique_ptr<CellConvPlan> make_winograd_cell_conv_plan(const CellConvArgs& a, Isa isa);
 
+// Depthwise (groups == Cin == Cout), k 1|3, any planes: vectors across channels, planes
+// read in place (generic, AVX2, AVX-512). cell_conv_depthwise.cpp.
+std::unique_ptr<CellConvPlan> make_depthwise_cell_conv_plan(const CellConvArgs& a, Isa isa);
+
+// Small groups (G in {2, 4, 8, 16} dividing the lanes), k 1|3, any planes: vectors across
+// the output channels of all groups; fp32 FMAs (generic, AVX2, AVX-512) or, all inputs
+// bf16, avx512_bf16 dot products. Declines where it would not multiply at most half the
+// lanes of the direct paths. cell_conv_grouped.cpp.
+std::unique_ptr<CellConvPlan> make_grouped_cell_conv_plan(const CellConvArgs& a, Isa isa);
+
 // Direct convolution, every case (generic C++, AVX2, AVX-512). cell_conv_direct.cpp.
 std::unique_ptr<CellConvPlan> make_direct_cell_conv_plan(const CellConvArgs& a, Isa isa);
 

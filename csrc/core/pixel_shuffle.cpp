@@ -5,6 +5,9 @@
 //  - NCHW: a task is (n, c_out, h); for each i in [0, s) it writes one output row
 //    of W*s elements by interleaving s input rows (one per j) element-wise.
 //    Each input row is read sequentially too (s*s streams per task).
+//    For 4-byte elements and s = 2 (the FALSR upsampler), an AVX-512 kernel interleaves
+//    16 + 16 elements with two two-source permutes and, for outputs too big to stay
+//    in cache, streams the rows past the cache (no read-for-ownership of the output).
 //  - NHWC: a task is (n, h); for each i it writes one output row of W*s*C_out
 //    elements. TF order copies a contiguous block of s*C_out elements per input
 //    pixel; PyTorch order gathers with a stride of s*s channels.
@@ -18,8 +21,13 @@
 #include <vector>
 
 #include "core/element.h"
+#include "core/isa.h"
 #include "core/parallel.h"
 #include "core/shapes.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 
 namespace falsr::core {
@@ -56,6 +64,45 @@ inline void interleave_fixed(const T* const* src, T* __restrict dst, int64_t w) 
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// dst[2x] = a[x], dst[2x + 1] = b[x] for x < w, 32-bit elements. `stream`: non-temporal
+// stores where dst is 64-byte aligned (the caller fences before the data is read).
+__attribute__((target("avx512f"))) void interleave2_u32_avx512(const uint32_t* a,
+                                                               const uint32_t* b,
+                                                               uint32_t* dst, int64_t w,
+                                                               bool stream) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  int64_t x = 0;
+  if (stream && reinterpret_cast<uintptr_t>(dst) % 64 == 0) {
+    for (; x + 16 <= w; x += 16) {
+      const __m512i va = _mm512_loadu_si512(a + x), vb = _mm512_loadu_si512(b + x);
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + 2 * x), _mm512_permutex2var_epi32(va, lo, vb));
+      _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + 2 * x + 16), _mm512_permutex2var_epi32(va, hi, vb));
+    }
+  } else {
+    for (; x + 16 <= w; x += 16) {
+      const __m512i va = _mm512_loadu_si512(a + x), vb = _mm512_loadu_si512(b + x);
+      _mm512_storeu_si512(dst + 2 * x, _mm512_permutex2var_epi32(va, lo, vb));
+      _mm512_storeu_si512(dst + 2 * x + 16, _mm512_permutex2var_epi32(va, hi, vb));
+    }
+  }
+  for (; x < w; ++x) {
+    dst[2 * x] = a[x];
+    dst[2 * x + 1] = b[x];
+  }
+}
+__attribute__((target("avx512f"))) void store_fence() { _mm_sfence(); }
+constexpr bool kHaveAvx512Interleave = true;
+#else
+void interleave2_u32_avx512(const uint32_t*, const uint32_t*, uint32_t*, int64_t, bool) {}
+void store_fence() {}
+constexpr bool kHaveAvx512Interleave = false;
+#endif
+
+// Outputs above this many bytes are written with streaming stores.
+constexpr int64_t kStreamBytes = int64_t{8} << 20;
+
 template <typename T>
 inline void interleave_any(const T* const* src, T* __restrict dst, int64_t w, int64_t s) {
   for (int64_t x = 0; x < w; ++x) {
@@ -77,6 +124,10 @@ void nchw_tasks(const T* in, T* out, const PixelShuffleGeometry& g, ChannelOrder
   const T* fixed_src[4];
   std::vector<const T*> dyn_src(s > 4 ? static_cast<std::size_t>(s) : 0);
   const T** src = s > 4 ? dyn_src.data() : fixed_src;
+  const bool vec2 = kHaveAvx512Interleave && sizeof(T) == 4 && s == 2 &&
+                    static_cast<int>(max_isa()) >= static_cast<int>(Isa::Avx512);
+  const bool stream =
+      vec2 && g.n * g.c_in * H * W * static_cast<int64_t>(sizeof(T)) >= kStreamBytes;
 
   for (int64_t t = begin; t < end; ++t) {
     const int64_t h = t % H;
@@ -94,6 +145,14 @@ void nchw_tasks(const T* in, T* out, const PixelShuffleGeometry& g, ChannelOrder
           copy_block(dst, src[0], W);
           break;
         case 2:
+          if constexpr (sizeof(T) == 4) {
+            if (vec2) {
+              interleave2_u32_avx512(reinterpret_cast<const uint32_t*>(src[0]),
+                                     reinterpret_cast<const uint32_t*>(src[1]),
+                                     reinterpret_cast<uint32_t*>(dst), W, stream);
+              break;
+            }
+          }
           interleave_fixed<T, 2>(src, dst, W);
           break;
         case 3:
@@ -107,6 +166,7 @@ void nchw_tasks(const T* in, T* out, const PixelShuffleGeometry& g, ChannelOrder
       }
     }
   }
+  if (stream) store_fence();  // streamed rows visible before the caller's threads join
 }
 
 // PyTorch order, NHWC, S known at compile time: each input pixel holds a

@@ -4,6 +4,7 @@
 // 1/2/4/8, scales 1..5 and odd sizes, task-range splitting, and the error cases.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <random>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/isa.h"
 #include "core/pixel_shuffle.h"
 #include "core/pixel_shuffle_index.h"
 #include "core/shapes.h"
@@ -227,9 +229,64 @@ void test_errors() {
   CHECK_THROWS(falsr::core::check_positive(0, "scale"), "scale must be >= 1, got 0");
 }
 
+// The NCHW x2 kernel for 4-byte elements at every ISA level (AVX-512: permutes, and
+// streaming stores for outputs of 8 MiB and more): widths around the 16-element vector,
+// misaligned rows, task-range splitting, against the textbook formula.
+void test_nchw_x2_levels() {
+  std::mt19937 rng(99);
+  struct Shape {
+    int64_t n, c_in, h, w;
+  };
+  const Shape shapes[] = {{1, 4, 3, 1}, {1, 8, 5, 15}, {2, 4, 3, 16}, {1, 12, 7, 17},
+                          {1, 4, 2, 33}, {1, 32, 131, 503}, {1, 8, 97, 1023}};
+  for (const char* level : {"generic", "avx2", "avx512"}) {
+    setenv("FALSR_CPU_ISA", level, 1);
+    for (const Shape& sh : shapes) {
+      const PixelShuffleGeometry g = falsr::core::make_pixel_shuffle_geometry(sh.n, sh.c_in, sh.h, sh.w, 2);
+      const int64_t numel = falsr::core::pixel_shuffle_numel(g);
+      std::vector<uint32_t> in(static_cast<size_t>(numel + 1)), out(static_cast<size_t>(numel + 1), 0xdeadbeefu);
+      for (uint32_t& v : in) v = static_cast<uint32_t>(rng());
+      // Offset by one element: rows not 64-byte aligned (the streaming kernel's fallback).
+      for (int64_t shift : {int64_t{0}, int64_t{1}}) {
+        std::fill(out.begin(), out.end(), 0xdeadbeefu);
+        const int64_t tasks = falsr::core::pixel_shuffle_num_tasks(g, Layout::NCHW);
+        falsr::core::pixel_shuffle_tasks(in.data(), out.data() + shift, g, 4, ChannelOrder::Torch,
+                                         Layout::NCHW, 0, tasks / 3);
+        falsr::core::pixel_shuffle_tasks(in.data(), out.data() + shift, g, 4, ChannelOrder::Torch,
+                                         Layout::NCHW, tasks / 3, tasks);
+        bool ok = true;
+        for (int64_t c = 0; c < g.c_out && ok; ++c) {
+          for (int64_t n = 0; n < g.n && ok; ++n) {
+            for (int64_t y = 0; y < g.h * 2 && ok; ++y) {
+              for (int64_t x = 0; x < g.w * 2; ++x) {
+                const int64_t src = textbook_src(g, n, c, y, x, ChannelOrder::Torch, Layout::NCHW);
+                const int64_t dst = textbook_dst(g, n, c, y, x, Layout::NCHW);
+                if (out[static_cast<size_t>(dst + shift)] != in[static_cast<size_t>(src)]) {
+                  ok = false;
+                  break;
+                }
+              }
+            }
+          }
+        }
+        const uint32_t outside = shift == 0 ? out[static_cast<size_t>(numel)] : out[0];
+        CHECK(ok && outside == 0xdeadbeefu);
+        if (!ok) {
+          std::fprintf(stderr, "[%s] nchw x2 %lldx%lldx%lldx%lld shift %lld wrong\n", level,
+                       static_cast<long long>(sh.n), static_cast<long long>(sh.c_in),
+                       static_cast<long long>(sh.h), static_cast<long long>(sh.w),
+                       static_cast<long long>(shift));
+        }
+      }
+    }
+  }
+  unsetenv("FALSR_CPU_ISA");
+}
+
 }  // namespace
 
 int main() {
+  test_nchw_x2_levels();
   test_index_math();
   test_kernels();
   test_errors();

@@ -1,0 +1,389 @@
+// C++ tests of the small-groups cell_conv path (cell_conv_grouped.cpp) against the double-
+// accumulating cell_conv_naive, at every instruction-set level this CPU has (FALSR_CPU_ISA
+// = generic, avx2, avx512, avx512_bf16): random shapes (G 2/4/8/16, cin_g and cout_g from
+// 1, so blocks with padding lanes and several blocks; 1-3 planes of fp32 / bf16, channel
+// slices with pixel_stride > channels, widths and heights from 1), k 1/3, ReLU, bias,
+// fp32 / bf16 residual and output; fp32 FMAs to 1e-5 and bf16 dot products (weights
+// rounded to bf16) to 5e-3 of the sum of |terms|; task-range splitting; the FALSR shapes
+// the path must take and the cases the factory declines.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/cell_conv.h"
+#include "core/cell_conv_paths.h"
+#include "core/tests/check.h"
+
+namespace {
+
+using falsr::core::bf16_to_float;
+using falsr::core::CellConvArgs;
+using falsr::core::DType;
+using falsr::core::float_to_bf16;
+using falsr::core::Isa;
+using falsr::core::MutPlane;
+using falsr::core::Plane;
+
+struct PlaneSpec {
+  int64_t channels = 1, stride = 1;
+  DType dtype = DType::BF16;
+};
+
+struct Case {
+  int64_t n = 1, h = 1, w = 1, k = 3, groups = 1, cout = 1;
+  std::vector<PlaneSpec> inputs;
+  bool relu = false, bias = false, residual = false;
+  PlaneSpec res, out;
+};
+
+// Raw storage of one plane, fp32 or bf16 bits, padding filled with a sentinel.
+struct Buffer {
+  std::vector<float> f;
+  std::vector<uint16_t> b;
+  DType dtype = DType::F32;
+  void* data() { return dtype == DType::F32 ? static_cast<void*>(f.data()) : b.data(); }
+  float get(size_t i) const { return dtype == DType::F32 ? f[i] : bf16_to_float(b[i]); }
+};
+
+float random_value(std::mt19937& rng) {
+  const float v = std::uniform_real_distribution<float>(0.1f, 1.0f)(rng);
+  return std::bernoulli_distribution(0.5)(rng) ? -v : v;
+}
+
+Buffer random_buffer(int64_t pixels, const PlaneSpec& s, std::mt19937& rng) {
+  Buffer buf;
+  buf.dtype = s.dtype;
+  const size_t size = static_cast<size_t>(pixels * s.stride);
+  std::vector<float> v(size);
+  for (size_t i = 0; i < size; ++i) {
+    const bool pad = static_cast<int64_t>(i % static_cast<size_t>(s.stride)) >= s.channels;
+    v[i] = pad ? 777.0f : random_value(rng);
+  }
+  if (s.dtype == DType::F32) {
+    buf.f = v;
+  } else {
+    buf.b.resize(size);
+    for (size_t i = 0; i < size; ++i) buf.b[i] = float_to_bf16(v[i]);
+  }
+  return buf;
+}
+
+Buffer abs_of(const Buffer& in) {
+  Buffer o = in;
+  for (float& x : o.f) x = std::fabs(x);
+  for (uint16_t& x : o.b) x = static_cast<uint16_t>(x & 0x7fffu);
+  return o;
+}
+
+Buffer empty_out(int64_t pixels, const PlaneSpec& s) {
+  Buffer o;
+  o.dtype = s.dtype;
+  const size_t size = static_cast<size_t>(pixels * s.stride);
+  if (o.dtype == DType::F32) {
+    o.f.assign(size, -555.0f);
+  } else {
+    o.b.assign(size, float_to_bf16(-555.0f));
+  }
+  return o;
+}
+
+struct Problem {
+  Case c;
+  std::vector<Buffer> inputs;
+  Buffer residual;
+  std::vector<float> weight, bias;
+  int64_t cin = 0;
+
+  int64_t pixels() const { return c.n * c.h * c.w; }
+
+  CellConvArgs args(std::vector<Buffer>& in, Buffer* res, const std::vector<float>& w,
+                    const std::vector<float>& b, Buffer& out, bool relu) const {
+    CellConvArgs a;
+    a.batch = c.n;
+    a.height = c.h;
+    a.width = c.w;
+    for (size_t i = 0; i < in.size(); ++i) {
+      a.inputs.push_back(Plane{in[i].data(), c.inputs[i].dtype, c.inputs[i].channels,
+                               c.inputs[i].stride});
+    }
+    a.weight = w.data();
+    a.bias = c.bias ? b.data() : nullptr;
+    a.out_channels = c.cout;
+    a.kernel = c.k;
+    a.groups = c.groups;
+    a.relu = relu;
+    a.has_residual = c.residual;
+    if (c.residual) a.residual = Plane{res->data(), c.res.dtype, c.cout, c.res.stride};
+    a.out = MutPlane{out.data(), out.dtype, c.cout, c.out.stride};
+    a.algo = falsr::core::ConvAlgo::Auto;
+    return a;
+  }
+};
+
+Problem make_problem(const Case& c, std::mt19937& rng) {
+  Problem p;
+  p.c = c;
+  for (const PlaneSpec& s : c.inputs) {
+    p.inputs.push_back(random_buffer(p.pixels(), s, rng));
+    p.cin += s.channels;
+  }
+  if (c.residual) p.residual = random_buffer(p.pixels(), c.res, rng);
+  p.weight.resize(static_cast<size_t>(c.cout * (p.cin / c.groups) * c.k * c.k));
+  for (float& x : p.weight) x = random_value(rng);
+  p.bias.resize(static_cast<size_t>(c.cout));
+  for (float& x : p.bias) x = random_value(rng);
+  return p;
+}
+
+// Half a bf16 ulp at |x| (8 significant bits).
+double half_bf16_ulp(double x) {
+  int e = 0;
+  std::frexp(x, &e);  // x = m * 2^e, 0.5 <= |m| < 1
+  return std::ldexp(1.0, e - 9);
+}
+
+// Runs the plan (tasks split in two ranges) and compares with the naive reference (fp32
+// output); the bound is `rel` times the sum of |terms| (naive on |inputs|, |weights|,
+// |bias|, |residual|), plus half a bf16 ulp for a bf16 output.
+bool run_and_compare(Problem& p, const std::string& want_path, double rel) {
+  const PlaneSpec ref_spec{p.c.cout, p.c.out.stride, DType::F32};
+  Buffer out = empty_out(p.pixels(), p.c.out), ref = empty_out(p.pixels(), ref_spec);
+  const Buffer empty = empty_out(p.pixels(), p.c.out);
+  Buffer* res = p.c.residual ? &p.residual : nullptr;
+  CellConvArgs a = p.args(p.inputs, res, p.weight, p.bias, out, p.c.relu);
+  std::unique_ptr<falsr::core::CellConvPlan> plan = falsr::core::make_cell_conv_plan(a);
+  if (plan->path() != want_path) {
+    std::fprintf(stderr, "path %s, expected %s\n", plan->path().c_str(), want_path.c_str());
+    return false;
+  }
+  const int64_t tasks = plan->num_tasks();
+  plan->run_tasks(a, 0, tasks / 2);
+  plan->run_tasks(a, tasks / 2, tasks);
+
+  falsr::core::cell_conv_naive(p.args(p.inputs, res, p.weight, p.bias, ref, p.c.relu));
+
+  std::vector<Buffer> abs_in;
+  for (const Buffer& b : p.inputs) abs_in.push_back(abs_of(b));
+  Buffer abs_res = p.c.residual ? abs_of(p.residual) : Buffer{};
+  std::vector<float> abs_w = p.weight, abs_b = p.bias;
+  for (float& x : abs_w) x = std::fabs(x);
+  for (float& x : abs_b) x = std::fabs(x);
+  Buffer scale = empty_out(p.pixels(), ref_spec);
+  falsr::core::cell_conv_naive(
+      p.args(abs_in, p.c.residual ? &abs_res : nullptr, abs_w, abs_b, scale, false));
+
+  const bool bf16_out = p.c.out.dtype == DType::BF16;
+  bool ok = true;
+  int reported = 0;
+  for (int64_t pix = 0; pix < p.pixels(); ++pix) {
+    for (int64_t ch = 0; ch < p.c.out.stride; ++ch) {
+      const size_t i = static_cast<size_t>(pix * p.c.out.stride + ch);
+      const double got = out.get(i), want = ref.get(i);
+      bool bad;
+      if (ch >= p.c.cout) {
+        bad = got != empty.get(i);  // padding of a strided output stays untouched
+      } else {
+        double tol = rel * scale.f[i] + 1e-30;
+        if (bf16_out) tol += half_bf16_ulp(std::max(std::fabs(got), std::fabs(want)));
+        bad = !(std::fabs(got - want) <= tol);
+      }
+      if (bad) {
+        ok = false;
+        if (reported++ < 3) {
+          std::fprintf(stderr, "pixel %lld ch %lld: got %.9g want %.9g (scale %g)\n",
+                       static_cast<long long>(pix), static_cast<long long>(ch), got, want,
+                       scale.f[i]);
+        }
+      }
+    }
+  }
+  return ok;
+}
+
+std::string describe(const Case& c) {
+  std::string s = "n" + std::to_string(c.n) + " h" + std::to_string(c.h) + " w" +
+                  std::to_string(c.w) + " k" + std::to_string(c.k) + " g" +
+                  std::to_string(c.groups) + " cout" + std::to_string(c.cout) + " in[";
+  for (const PlaneSpec& p : c.inputs) {
+    s += std::to_string(p.channels) + "/" + std::to_string(p.stride) + " ";
+  }
+  s += "] relu" + std::to_string(c.relu) + " bias" + std::to_string(c.bias) + " res" +
+       std::to_string(c.residual) + (c.residual && c.res.dtype == DType::BF16 ? "bf16" : "") +
+       " out" + (c.out.dtype == DType::BF16 ? "bf16" : "f32") + "/" + std::to_string(c.out.stride);
+  return s;
+}
+
+DType random_dtype(std::mt19937& rng) {
+  return std::bernoulli_distribution(0.5)(rng) ? DType::BF16 : DType::F32;
+}
+
+Case random_case(std::mt19937& rng) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  Case c;
+  c.n = pick(1, 2);
+  c.h = pick(0, 4) == 0 ? 1 : pick(1, 12);
+  c.w = pick(0, 4) == 0 ? 1 : pick(1, 45);
+  c.k = pick(0, 2) == 0 ? 1 : 3;
+  const int gexp = pick(1, 4);
+  c.groups = int64_t{1} << gexp;  // 2, 4, 8, 16
+  const int64_t cin_g = pick(1, 40 / gexp);
+  const int64_t cout_g = pick(1, 2 * 16 / static_cast<int>(c.groups) + 1);
+  const int64_t cin = cin_g * c.groups;
+  c.cout = cout_g * c.groups;
+  const int planes = static_cast<int>(std::min<int64_t>(cin, pick(1, 3)));
+  const bool all_bf16 = pick(0, 1) == 1;  // the dot-product kernel needs every plane bf16
+  int64_t left = cin;
+  for (int i = 0; i < planes; ++i) {
+    PlaneSpec s;
+    s.channels = i + 1 == planes ? left : pick(1, static_cast<int>(left - (planes - 1 - i)));
+    left -= s.channels;
+    s.stride = s.channels + (pick(0, 2) == 0 ? pick(1, 5) : 0);
+    s.dtype = all_bf16 ? DType::BF16 : random_dtype(rng);
+    c.inputs.push_back(s);
+  }
+  c.relu = pick(0, 1) == 1;
+  c.bias = pick(0, 1) == 1;
+  c.residual = pick(0, 1) == 1;
+  c.res = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 3 : 0), random_dtype(rng)};
+  c.out = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 2 : 0), random_dtype(rng)};
+  return c;
+}
+
+Case fixed(int64_t h, int64_t w, int64_t k, int64_t groups, int64_t cout,
+           std::vector<PlaneSpec> in, bool res, DType out) {
+  Case c;
+  c.h = h;
+  c.w = w;
+  c.k = k;
+  c.groups = groups;
+  c.cout = cout;
+  c.inputs = std::move(in);
+  c.relu = true;
+  c.bias = true;
+  c.residual = res;
+  c.res = PlaneSpec{cout, cout, DType::BF16};
+  c.out = PlaneSpec{cout, cout, out};
+  return c;
+}
+
+// FALSR-like shapes the path must take (at levels whose lanes G divides): g4 144 -> 16 and
+// 16 -> 16, g2 16 -> 16 (1x1 too), a concat, an odd cin_g, a strided slice, tall images.
+std::vector<Case> must_take() {
+  const DType F = DType::F32, B = DType::BF16;
+  return {
+      fixed(5, 37, 3, 4, 16, {PlaneSpec{144, 144, B}}, false, B),
+      fixed(5, 37, 3, 4, 16, {PlaneSpec{144, 144, F}}, true, F),
+      fixed(6, 35, 3, 4, 16, {PlaneSpec{16, 16, B}}, true, B),
+      fixed(6, 35, 3, 4, 16, {PlaneSpec{16, 16, F}}, false, F),
+      fixed(4, 23, 1, 2, 16, {PlaneSpec{16, 16, B}}, false, F),
+      fixed(4, 23, 3, 2, 16, {PlaneSpec{16, 20, F}}, true, B),
+      fixed(3, 29, 3, 4, 16, {PlaneSpec{64, 64, B}, PlaneSpec{80, 80, B}}, true, B),
+      fixed(3, 29, 3, 4, 16, {PlaneSpec{64, 64, F}, PlaneSpec{80, 80, B}}, false, F),
+      fixed(3, 17, 3, 4, 8, {PlaneSpec{36, 37, B}}, false, B),    // cin_g 9 (odd pairs)
+      fixed(40, 9, 3, 4, 16, {PlaneSpec{32, 35, B}}, true, F),    // the ring slides
+      fixed(1, 1, 3, 4, 16, {PlaneSpec{16, 16, F}}, false, F),
+      fixed(35, 1, 3, 2, 8, {PlaneSpec{20, 20, B}}, true, B),
+  };
+}
+
+// The path a level must take for `c` when the factory takes it: dot products when every
+// plane is bf16 and the level has them.
+std::string expected_path(const Case& c, Isa isa) {
+  bool all_bf16 = true;
+  for (const PlaneSpec& s : c.inputs) all_bf16 = all_bf16 && s.dtype == DType::BF16;
+  if (isa == Isa::Generic) return "generic/grouped";
+  if (isa == Isa::Avx2) return "avx2/grouped";
+  if (isa == Isa::Avx512Bf16 && all_bf16) return "avx512_bf16/grouped";
+  return "avx512/grouped";
+}
+
+int lanes_of(Isa isa) { return isa == Isa::Generic ? 4 : isa == Isa::Avx2 ? 8 : 16; }
+
+void test_levels() {
+  std::mt19937 rng(77);
+  const std::vector<Case> must = must_take();
+  std::vector<Case> cases = must;
+  for (int i = 0; i < 200; ++i) cases.push_back(random_case(rng));
+  const Isa cpu = falsr::core::cpu_isa();
+  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16}) {
+    if (static_cast<int>(isa) > static_cast<int>(cpu)) {
+      std::printf("skipping %s: this CPU lacks it\n", falsr::core::isa_name(isa));
+      continue;
+    }
+    setenv("FALSR_CPU_ISA", falsr::core::isa_name(isa), 1);
+    int taken = 0, passed = 0;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      Problem p = make_problem(cases[i], rng);
+      Buffer scratch = empty_out(p.pixels(), p.c.out);
+      const CellConvArgs a = p.args(p.inputs, p.c.residual ? &p.residual : nullptr, p.weight,
+                                    p.bias, scratch, p.c.relu);
+      const bool takes = falsr::core::make_grouped_cell_conv_plan(a, isa) != nullptr;
+      if (i < must.size() && lanes_of(isa) % cases[i].groups == 0) {
+        CHECK(takes);
+        if (!takes) std::fprintf(stderr, "  [%s] declined: %s\n", falsr::core::isa_name(isa), describe(cases[i]).c_str());
+      }
+      if (!takes) continue;
+      ++taken;
+      const std::string want = expected_path(cases[i], isa);
+      const double rel = want == "avx512_bf16/grouped" ? 5e-3 : 1e-5;
+      const bool ok = run_and_compare(p, want, rel);
+      CHECK(ok);
+      if (!ok) {
+        std::fprintf(stderr, "  [%s] %s case: %s\n", falsr::core::isa_name(isa),
+                     i < must.size() ? "fixed" : "random", describe(cases[i]).c_str());
+      }
+      passed += ok;
+    }
+    CHECK(taken > static_cast<int>(cases.size()) / 4);  // the random shapes exercise the path
+    std::printf("%s: the path took %d of %zu cases, %d match the naive reference\n",
+                falsr::core::isa_name(isa), taken, cases.size(), passed);
+  }
+  unsetenv("FALSR_CPU_ISA");
+}
+
+// The factory declines dense, depthwise, groups that do not divide the lanes, and groups
+// too wide to save multiplies; ConvAlgo::Direct keeps the direct path.
+void test_declines() {
+  std::vector<float> in(4 * 5 * 64, 0.5f), w(64 * 64 * 9, 0.25f), out(4 * 5 * 64);
+  auto args = [&](int64_t cin, int64_t cout, int64_t groups) {
+    CellConvArgs a;
+    a.batch = 1;
+    a.height = 4;
+    a.width = 5;
+    a.inputs = {Plane{in.data(), DType::F32, cin, cin}};
+    a.weight = w.data();
+    a.out_channels = cout;
+    a.kernel = 3;
+    a.groups = groups;
+    a.out = MutPlane{out.data(), DType::F32, cout, cout};
+    return a;
+  };
+  using falsr::core::make_grouped_cell_conv_plan;
+  CHECK(make_grouped_cell_conv_plan(args(16, 16, 4), Isa::Avx512) != nullptr);
+  CHECK(make_grouped_cell_conv_plan(args(16, 16, 1), Isa::Avx512) == nullptr);   // dense
+  CHECK(make_grouped_cell_conv_plan(args(16, 16, 16), Isa::Avx512) == nullptr);  // depthwise
+  CHECK(make_grouped_cell_conv_plan(args(24, 24, 3), Isa::Avx512) == nullptr);   // 3 groups
+  CHECK(make_grouped_cell_conv_plan(args(64, 64, 2), Isa::Avx512) == nullptr);   // 32 per group
+  CHECK(make_grouped_cell_conv_plan(args(32, 16, 8), Isa::Avx512) != nullptr);
+  CHECK(make_grouped_cell_conv_plan(args(32, 16, 8), Isa::Generic) == nullptr);  // 8 > 4 lanes
+  unsetenv("FALSR_CPU_ISA");
+  CellConvArgs a = args(16, 16, 4);
+  CHECK(falsr::core::make_cell_conv_plan(a)->path().find("/grouped") != std::string::npos);
+  a.algo = falsr::core::ConvAlgo::Direct;
+  CHECK(falsr::core::make_cell_conv_plan(a)->path().find("/direct") != std::string::npos);
+}
+
+}  // namespace
+
+int main() {
+  unsetenv("FALSR_CPU_ISA");
+  test_levels();
+  test_declines();
+  return falsr::test::report("test_cell_conv_grouped");
+}
