@@ -1,4 +1,4 @@
-"""The ``falsr`` command line: eval, count, convert, genotype, upscale, train, export.
+"""The ``falsr`` command line: eval, count, convert, genotype, upscale, train, export, search.
 
 User errors (bad paths, corrupt files, bad genotypes) print one line,
 ``falsr: error: <file>: <problem>``, and exit with status 2; no traceback.
@@ -234,9 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_cmd_upscale)
 
     from falsr_ext.cli_train import add_export_parser, add_train_parser
+    from falsr_ext.nas.cli import add_search_parser
 
     add_train_parser(sub)
     add_export_parser(sub)
+    add_search_parser(sub)
     return parser
 
 
