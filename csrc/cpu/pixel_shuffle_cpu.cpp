@@ -4,6 +4,8 @@
 // and never nests threads inside an outer parallel region).
 #include "cpu/pixel_shuffle_cpu.h"
 
+#include "cpu/huge_pages.h"
+
 #include <algorithm>
 
 #include <ATen/Parallel.h>
@@ -37,6 +39,7 @@ at::Tensor pixel_shuffle_cpu(const at::Tensor& x, int64_t scale, bool tf_order) 
               x.device());
   const PixelShufflePlan plan = plan_pixel_shuffle(x, scale, tf_order);
   at::Tensor out = empty_pixel_shuffle_output(plan);
+  advise_huge_pages(out.mutable_data_ptr(), out.nbytes());  // before the first touch
   run_pixel_shuffle(plan, out);
   return out;
 }
