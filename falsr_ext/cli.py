@@ -221,8 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="image files and/or folders (their images, not recursive)")
     up.add_argument("-o", "--output", required=True, metavar="OUT",
                     help="output file (one input file) or folder (created; names kept, .png)")
-    up.add_argument("--model", help="our .safetensors file, an official .pb, or a zoo name "
-                    "with --weights (required: no default model is bundled yet)")
+    up.add_argument("--model", help="our .safetensors file, an official .pb, a zoo name "
+                    "with --weights, or 'default' (the bundled model, used when omitted)")
     up.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
     up.add_argument("--scale", type=int, default=2)
     up.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32")

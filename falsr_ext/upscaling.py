@@ -58,13 +58,6 @@ TILE_BUDGET = 384 * 2**20
 MIN_AUTO_TILE = 64
 _PIL_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I;16N", "F")
 _PIL_I16 = {"I;16": "<u2", "I;16L": "<u2", "I;16B": ">u2", "I;16N": "=u2"}
-_NO_DEFAULT_MODEL = (
-    "upscale: no model given, and falsr_ext has no bundled default model yet (the official "
-    "FALSR weights have no licence; a model of our own is still to be trained). Pass "
-    "model=: a FalsrNet, one of our .safetensors files, an official FALSR .pb, or a zoo "
-    "name such as 'FALSR-A' with $FALSR_WEIGHTS_DIR pointing at its weights "
-    "(command line: --model FILE, or --model FALSR-A --weights FILE)"
-)
 
 
 @dataclass(frozen=True)
@@ -264,7 +257,9 @@ def _parse_device(device: str | torch.device) -> torch.device:
 
 def _resolve_model(model: Any, scale: int, device: torch.device) -> FalsrNet:
     if model is None:
-        raise FalsrError(_NO_DEFAULT_MODEL)
+        from falsr_ext.models.default import shared_default_model
+
+        return _resolve_model(shared_default_model(), scale, device)
     if isinstance(model, (str, os.PathLike)):
         from falsr_ext.models.loading import load_model
 
@@ -430,7 +425,7 @@ def upscale(
             (and, for a tensor, device), ``scale`` times larger.
         model: a :class:`FalsrNet`, or anything :func:`falsr_ext.load_model` accepts (our
             ``.safetensors``, an official ``.pb``, a zoo name with ``$FALSR_WEIGHTS_DIR``).
-            There is no bundled default model yet: ``None`` raises :class:`FalsrError`.
+            ``None``: the bundled default model (:mod:`falsr_ext.models.default`).
         scale: must be the model's scale.
         device: ``"cpu"`` or ``"cuda"``; never falls back silently.
         dtype: ``"float32"`` or ``"bfloat16"`` (``"bf16"``): bf16 runs the module under

@@ -8,8 +8,13 @@ cell): 298K parameters, about FALSR-B's size, and the fastest cell type of our e
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
+from falsr_ext.errors import WeightsError
+from falsr_ext.models.falsr_net import FalsrNet
+
+DEFAULT_NAME = "default"
 DEFAULT_GENOTYPE = (
     "conv-k3-f48-b2-skip@F/conv-k3-f48-b2-skip@c0/conv-k3-f48-b2-skip@c1/"
     "conv-k3-f48-b2-skip@c2/conv-k3-f48-b2-skip@c3/conv-k3-f48-b2-skip@c4/"
@@ -24,3 +29,38 @@ DEFAULT_TRAINING = {
 }
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("default-x2.safetensors")
+
+
+def default_model_available() -> bool:
+    """Whether this install carries the bundled default weights."""
+    return DEFAULT_WEIGHTS.is_file()
+
+
+def load_default_model() -> FalsrNet:
+    """The bundled default x2 luma model (eval mode, CPU, fp32).
+
+    Raises :class:`WeightsError` when the weights file is not in this install (a source
+    checkout before the model was trained and committed).
+    """
+    from falsr_ext.models.weights import load_weights
+
+    if not default_model_available():
+        raise WeightsError(
+            f"falsr_ext has no bundled default model in this install ({DEFAULT_WEIGHTS} is "
+            f"missing; it is trained by python/train_default.py). Pass a model: one of our "
+            f".safetensors files, an official FALSR .pb, or a zoo name with its weights "
+            f"(command line: --model FILE, or --model FALSR-A --weights FILE)"
+        )
+    model = load_weights(DEFAULT_WEIGHTS)
+    if model.genotype.to_string() != DEFAULT_GENOTYPE:
+        raise WeightsError(f"{DEFAULT_WEIGHTS}: not the default genotype "
+                           f"({model.genotype.to_string()})")
+    return model
+
+
+@lru_cache(maxsize=1)
+def shared_default_model() -> FalsrNet:
+    """One loaded default model per process, for inference only (``upscale`` without a
+    model): reusing it keeps its compiled engine. Use :func:`load_default_model` for a
+    copy of your own (to train or modify)."""
+    return load_default_model()

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from falsr_ext.errors import WeightsError
+from falsr_ext.models.default import DEFAULT_GENOTYPE, DEFAULT_NAME, load_default_model
 from falsr_ext.models.falsr_net import FalsrNet
 from falsr_ext.models.zoo import ZOO_GENOTYPES, get_genotype
 from falsr_ext.space import Genotype, parse_genotype
@@ -18,6 +19,7 @@ def load_model(spec: str | os.PathLike[str], weights: str | os.PathLike[str] | N
     """Load a network for inference (eval mode, CPU, fp32).
 
     ``spec`` is one of:
+      * ``"default"``: the bundled default model (x2, luma; weights this project trained);
       * a path to one of our ``.safetensors`` weights files;
       * a path to an official FALSR ``.pb`` (converted on the fly, no TensorFlow);
       * a zoo name (``FALSR-A``/``-B``/``-C``) together with ``weights`` (a file of either
@@ -27,6 +29,10 @@ def load_model(spec: str | os.PathLike[str], weights: str | os.PathLike[str] | N
     With a zoo name the weights' genotype must be that zoo genotype.
     """
     spec = str(spec)
+    if spec.lower() == DEFAULT_NAME:
+        if weights is not None:
+            raise WeightsError("--weights is not used with the bundled default model")
+        return load_default_model()
     if spec.upper() in ZOO_GENOTYPES:
         expected = get_genotype(spec)
         path = Path(weights) if weights is not None else _find_in_weights_dir(expected.name)
@@ -79,6 +85,8 @@ def resolve_genotype(spec: str | os.PathLike[str]) -> tuple[Genotype, int | None
     metadata is read) or an official ``.pb`` (its graph is read, no TensorFlow).
     """
     text = str(spec)
+    if text.lower() == DEFAULT_NAME:
+        return Genotype.from_string(DEFAULT_GENOTYPE, name="default"), 2
     path = Path(text)
     if path.suffix.lower() in (".pb", ".safetensors") or path.is_file():
         if not path.is_file():
