@@ -289,7 +289,7 @@ def train(
 
         falsr_ext.train("FALSR-B", ["T91", "BSD200"], "runs/b", steps=20000, val="Set5")
     """
-    g = parse_genotype(genotype) if not isinstance(genotype, Genotype) else genotype.validate()
+    g = parse_genotype(genotype)  # also validates a Genotype
     folders = [str(data)] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
     config = TrainConfig(genotype=g.to_string(), data=folders, **settings)
     return train_run(config, out, resume=resume, progress=progress, device=device,
