@@ -7,8 +7,12 @@ packages (``pip install onnx onnxscript``; ``onnxruntime`` too for the check).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +36,21 @@ def _require(module: str, purpose: str):
                           f"python -m pip install onnx onnxscript onnxruntime") from None
 
 
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporter's notes that do not concern our graphs (torchvision ops it
+    cannot register, pytree deprecations); real failures still raise."""
+    log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def export_onnx(model: FalsrNet, path: str | os.PathLike[str], opset: int = 18) -> Path:
     """Write ``model`` as an ONNX graph with dynamic batch, height and width."""
     _require("onnx", "ONNX export")
@@ -44,10 +63,11 @@ def export_onnx(model: FalsrNet, path: str | os.PathLike[str], opset: int = 18) 
             3: torch.export.Dim("width", min=4)}
     tmp = path.with_name(path.name + ".tmp")
     try:
-        program = torch.onnx.export(net, (x,), dynamo=True, verbose=False, input_names=["x"],
-                                    output_names=["y"], dynamic_shapes={"x": dims},
-                                    opset_version=opset)
-        program.save(str(tmp))
+        with _quiet_exporter():
+            program = torch.onnx.export(net, (x,), dynamo=True, verbose=False, input_names=["x"],
+                                        output_names=["y"], dynamic_shapes={"x": dims},
+                                        opset_version=opset)
+            program.save(str(tmp))
     except Exception as exc:  # the exporter raises many types; report them as one
         raise ExportError(f"ONNX export of {model.genotype.name or 'the model'} failed: "
                           f"{exc}") from exc

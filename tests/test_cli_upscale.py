@@ -129,9 +129,16 @@ def test_never_overwrites_an_input(tmp_path: Path, cli: Cli, model: Path, images
     assert src.read_bytes() == before
 
 
-def test_no_model_and_bad_scale(tmp_path: Path, cli: Cli, model: Path, images: Path) -> None:
+def test_no_model_and_bad_scale(tmp_path: Path, cli: Cli, model: Path, images: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import falsr_ext.models.default as default
+
     src = str(images / "rgb.png")
+    monkeypatch.setattr(default, "DEFAULT_WEIGHTS", tmp_path / "missing.safetensors")
+    default.shared_default_model.cache_clear()
     assert_one_line_error(cli(src, "-o", str(tmp_path / "o.png")),
                           "no bundled default model")
+    monkeypatch.undo()
+    default.shared_default_model.cache_clear()
     assert_one_line_error(cli(src, "-o", str(tmp_path / "o.png"), "--model", str(model),
                                   "--scale", "3"), "x2, not x3")

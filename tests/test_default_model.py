@@ -79,3 +79,56 @@ def test_absent_default_is_a_clear_error(absent):
         load_model("default")
     with pytest.raises(FalsrError, match="no bundled default model"):
         upscale(np.zeros((4, 4), np.uint8))
+
+
+def test_upscale_cli_without_a_model_uses_the_default(stand_in, tmp_path):
+    from falsr_ext import upscale
+    from falsr_ext.cli import main
+    from falsr_ext.data.image_io import read_image, write_image
+
+    img = (np.random.default_rng(2).random((9, 13, 3)) * 255).astype(np.uint8)
+    write_image(tmp_path / "in.png", img)
+    assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out.png")]) == 0
+    assert np.array_equal(read_image(tmp_path / "out.png"), upscale(img, model=stand_in))
+
+
+shipped = pytest.mark.skipif(
+    not default.DEFAULT_WEIGHTS.is_file(),
+    reason=f"{default.DEFAULT_WEIGHTS} is not in this checkout (it is committed with the repo)",
+)
+
+
+@shipped
+def test_shipped_weights_are_small_and_load():
+    assert default.DEFAULT_WEIGHTS.stat().st_size < 2 * 1024 * 1024
+    model = default.load_default_model()
+    assert model.genotype.to_string() == default.DEFAULT_GENOTYPE
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@shipped
+def test_shipped_model_meets_the_accuracy_floor(shared_dir):
+    """Issue 5's floor: 37.0 dB on Set5 and 32.7 dB on Set14 (x2, standard protocol)."""
+    from falsr_ext.evaluation import evaluate
+
+    model = load_model("default")
+    set5 = evaluate(model, shared_dir / "data" / "Set5", progress=False)
+    set14 = evaluate(model, shared_dir / "data" / "Set14", progress=False)
+    assert set5.images == 5 and set14.images == 14
+    assert set5.psnr >= 37.0, set5
+    assert set14.psnr >= 32.7, set14
+
+
+@shipped
+def test_shipped_model_onnx_matches_pytorch_on_a_real_image(tmp_path, shared_dir):
+    for module in ("onnxruntime", "onnxscript"):
+        pytest.importorskip(module, reason=f"{module} is not installed (pip install '.[test]')")
+    from falsr_ext.data.image_io import read_image
+    from falsr_ext.image_ops import rgb_to_luma
+    from falsr_ext.onnx_export import export_onnx, onnx_max_abs_error
+
+    model = load_model("default")
+    path = export_onnx(model, tmp_path / "default.onnx")
+    image = read_image(shared_dir / "data" / "Set14" / "LR_bicubic" / "X2" / "comicx2.png")
+    luma = rgb_to_luma(torch.from_numpy(image.copy()))[None, None]
+    assert onnx_max_abs_error(model, path, luma) <= 1e-4

@@ -63,3 +63,27 @@ def test_cli_export_errors(tmp_path):
 
     weights = save_weights(_random_model(), tmp_path / "c.safetensors")
     assert_one_line_error(run_falsr("export", "--model", str(weights)), "--onnx")
+
+
+def test_cli_export_checks_on_a_real_image(tmp_path, shared_dir):
+    from falsr_ext.models.falsr_net import FalsrNet
+    from falsr_ext.models.weights import save_weights
+
+    torch.manual_seed(2)
+    rgb = FalsrNet(parse_genotype("FALSR-B"), in_channels=3).eval()  # the RGB input branch
+    weights = save_weights(rgb, tmp_path / "rgb.safetensors")
+    image = shared_dir / "data" / "Set5" / "LR_bicubic" / "X2" / "babyx2.png"
+    proc = run_falsr("export", "--model", str(weights), "--onnx", str(tmp_path / "rgb.onnx"),
+                     "--check-image", str(image))
+    assert proc.returncode == 0, proc.stderr
+    assert f"on {image}: max abs error" in proc.stdout
+    assert "torchvision" not in proc.stderr  # the exporter's unrelated notes are silenced
+
+
+def test_cli_export_bad_check_image_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    out = tmp_path / "x.onnx"
+    assert_one_line_error(run_falsr("export", "--model", "default", "--onnx", str(out),
+                                    "--check-image", str(bad)), "bad.png")
+    assert not out.exists()

@@ -227,8 +227,6 @@ def test_bad_images(small: torch.nn.Module, image: object, match: str) -> None:
 
 def test_bad_options(small: torch.nn.Module) -> None:
     img = np.zeros((4, 4), np.uint8)
-    with pytest.raises(FalsrError, match="no bundled default model"):
-        upscale(img)
     with pytest.raises(FalsrError, match="upscales x2, not x3"):
         upscale(img, small, scale=3)
     with pytest.raises(ValueError, match="float32.*bfloat16"):
