@@ -76,6 +76,18 @@ def test_engine_reuses_buffers_between_calls_and_shapes():
         assert err <= 1e-5 * max(1.0, want.abs().max().item()), err
 
 
+def test_engine_profile_and_release():
+    model = _model(ZOO_GENOTYPES["FALSR-B"])
+    engine = compile_engine(model)
+    x = _input((1, 1, 11, 14))
+    want = engine(x)
+    rows = engine.profile(x)
+    assert len(rows) == len(engine.plan.steps) and all(t >= 0.0 for _, t in rows)
+    assert rows[0][0].startswith("conv3x3 1->") and rows[-1][0].startswith("tail x2")
+    engine.release()  # buffers are made again on the next call
+    assert torch.equal(engine(x), want)
+
+
 def _check_slots(name, plan):
     from falsr_ext.engine.plan import step_reads, step_writes
 

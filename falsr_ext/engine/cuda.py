@@ -15,17 +15,9 @@ import weakref
 import torch
 from torch import Tensor
 
-from falsr_ext import conv_ops, ops
 from falsr_ext._extension import cuda_built
-from falsr_ext.engine.engine import assign_slots
-from falsr_ext.engine.plan import (
-    AddStep,
-    BottleneckStep,
-    ConvStep,
-    Plan,
-    TailStep,
-    build_plan,
-)
+from falsr_ext.engine.plan import BottleneckStep, ConvStep, Plan, TailStep, build_plan
+from falsr_ext.engine.runner import BufferPool, check_engine_input, run_plan
 from falsr_ext.errors import ExtensionError, FalsrError
 from falsr_ext.models.falsr_net import FalsrNet
 
@@ -126,61 +118,21 @@ class CudaEngine:
                          plan.in_channels, plan.out_channels, plan.scale, plan.compute_dtype)
         self.scale = model.scale
         self.in_channels = model.in_channels
-        self._slots = assign_slots(self.plan)
-        self._shape: tuple[int, int, int] | None = None
-        self._pool: dict[int, Tensor] = {}
-
-    def _buffers(self, n: int, h: int, w: int) -> dict[str, Tensor]:
-        if self._shape != (n, h, w):
-            self._pool = {}
-            for name, slot in self._slots.items():
-                if slot not in self._pool:
-                    buf = self.plan.buffers[name]
-                    self._pool[slot] = torch.empty(
-                        (n, buf.channels, h, w), dtype=buf.dtype, device=self.device,
-                        memory_format=torch.channels_last,
-                    )
-            self._shape = (n, h, w)
-        return {name: self._pool[slot] for name, slot in self._slots.items()}
+        self._pool = BufferPool(self.plan, self.device)
 
     def release(self) -> None:
         """Frees the cached GPU buffers (they are re-made on the next call)."""
-        self._pool, self._shape = {}, None
+        self._pool.release()
 
     @torch.inference_mode()
     def __call__(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
-            shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"expected input [N, {self.in_channels}, H, W], got {shape}")
-        if x.numel() == 0:
-            raise ValueError(f"expected a non-empty input, got shape {list(x.shape)}")
+        check_engine_input(x, self.in_channels)
         n, _, h, w = x.shape
         with torch.cuda.device(self.device):
-            bufs = self._buffers(n, h, w)
+            bufs = self._pool.buffers(n, h, w)
             bufs["x"] = x.to(self.device, torch.float32).contiguous(
                 memory_format=torch.channels_last)
-            y: Tensor | None = None
-            for step in self.plan.steps:
-                if isinstance(step, ConvStep):
-                    conv_ops.cell_conv(
-                        [bufs[i] for i in step.inputs], step.weight, step.bias, step.groups,
-                        step.relu, None if step.residual is None else bufs[step.residual],
-                        out=bufs[step.out],
-                    )
-                elif isinstance(step, BottleneckStep):
-                    conv_ops.inverted_bottleneck(
-                        bufs[step.x], *step.weights,
-                        extra_residual=None if step.extra_residual is None
-                        else bufs[step.extra_residual],
-                        out=bufs[step.out],
-                    )
-                elif isinstance(step, AddStep):
-                    torch.add(bufs[step.a], bufs[step.b], out=bufs[step.out])
-                elif isinstance(step, TailStep):
-                    y = ops.subpixel_conv(bufs[step.x], None, step.weight, step.bias,
-                                          step.scale, step.tf_order)
-            assert y is not None  # every plan ends with its tail
-            return y.contiguous()
+            return run_plan(self.plan, bufs)
 
 
 _CACHE: weakref.WeakKeyDictionary[FalsrNet, dict[tuple, tuple[tuple, CudaEngine]]] = (

@@ -11,44 +11,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from falsr_ext import conv_ops, ops
 from falsr_ext.dtypes import parse_network_dtype
 from falsr_ext.engine.plan import (
     AddStep,
     BottleneckStep,
     ConvStep,
     Plan,
-    TailStep,
     build_plan,
-    step_reads,
-    step_writes,
 )
+from falsr_ext.engine.runner import BufferPool, assign_slots, check_engine_input, run_plan
 from falsr_ext.models.falsr_net import FalsrNet
 
-
-def assign_slots(plan: Plan) -> dict[str, int]:
-    """Maps every buffer to a physical slot; two buffers share a slot only if they have
-    the same channels and dtype and their lifetimes do not overlap."""
-    slot_of: dict[str, int] = {}
-    free: dict[tuple[int, torch.dtype], list[int]] = {}
-    count = 0
-    for i, step in enumerate(plan.steps):
-        name = step_writes(step)
-        if name is not None and name not in slot_of:
-            buf = plan.buffers[name]
-            pool = free.setdefault((buf.channels, buf.dtype), [])
-            # A step may not write into a slot it also reads, so slots freed by this
-            # step's own reads are only recycled after it (below).
-            if pool:
-                slot_of[name] = pool.pop()
-            else:
-                slot_of[name] = count
-                count += 1
-        for read in dict.fromkeys(step_reads(step)):  # a buffer may be read twice
-            if read in slot_of and plan.last_use.get(read) == i and read != name:
-                buf = plan.buffers[read]
-                free.setdefault((buf.channels, buf.dtype), []).append(slot_of[read])
-    return slot_of
+__all__ = ["Engine", "assign_slots", "compile_engine", "describe_step"]
 
 
 class Engine:
@@ -69,26 +43,11 @@ class Engine:
         self.plan = build_plan(model, self.dtype, fuse_ib)
         self.scale = model.scale
         self.in_channels = model.in_channels
-        self._slots = assign_slots(self.plan)
-        self._shape: tuple[int, int, int] | None = None
-        self._pool: dict[int, Tensor] = {}
-
-    def _buffers(self, n: int, h: int, w: int) -> dict[str, Tensor]:
-        if self._shape != (n, h, w):
-            self._pool = {}
-            for name, slot in self._slots.items():
-                if slot not in self._pool:
-                    buf = self.plan.buffers[name]
-                    self._pool[slot] = torch.empty(
-                        (n, buf.channels, h, w), dtype=buf.dtype,
-                        memory_format=torch.channels_last,
-                    )
-            self._shape = (n, h, w)
-        return {name: self._pool[slot] for name, slot in self._slots.items()}
+        self._pool = BufferPool(self.plan)
 
     def release(self) -> None:
         """Frees the cached buffers (they are re-made on the next call)."""
-        self._pool, self._shape = {}, None
+        self._pool.release()
 
     def __call__(self, x: Tensor) -> Tensor:
         return self._run(x, None)
@@ -110,40 +69,13 @@ class Engine:
 
     @torch.inference_mode()
     def _run(self, x: Tensor, tick) -> Tensor:
-        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
-            shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"expected input [N, {self.in_channels}, H, W], got {shape}")
+        check_engine_input(x, self.in_channels)
         if x.device.type != "cpu":
             raise ValueError(f"the fused engine runs on the CPU, got a tensor on {x.device}")
-        if x.numel() == 0:
-            raise ValueError(f"expected a non-empty input, got shape {list(x.shape)}")
         n, _, h, w = x.shape
-        bufs = self._buffers(n, h, w)
+        bufs = self._pool.buffers(n, h, w)
         bufs["x"] = x.float().contiguous(memory_format=torch.channels_last)
-        y: Tensor | None = None
-        for step in self.plan.steps:
-            if isinstance(step, ConvStep):
-                conv_ops.cell_conv(
-                    [bufs[i] for i in step.inputs], step.weight, step.bias, step.groups,
-                    step.relu, None if step.residual is None else bufs[step.residual],
-                    out=bufs[step.out],
-                )
-            elif isinstance(step, BottleneckStep):
-                conv_ops.inverted_bottleneck(
-                    bufs[step.x], *step.weights,
-                    extra_residual=None if step.extra_residual is None
-                    else bufs[step.extra_residual],
-                    out=bufs[step.out],
-                )
-            elif isinstance(step, AddStep):
-                torch.add(bufs[step.a], bufs[step.b], out=bufs[step.out])
-            elif isinstance(step, TailStep):
-                y = ops.subpixel_conv(bufs[step.x], None, step.weight, step.bias, step.scale,
-                                      step.tf_order)
-            if tick is not None:
-                tick(step)
-        assert y is not None  # every plan ends with its tail
-        return y.contiguous()
+        return run_plan(self.plan, bufs, tick)
 
 
 def describe_step(step, plan: Plan) -> str:
