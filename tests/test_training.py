@@ -156,6 +156,18 @@ def test_resume_reaches_the_uninterrupted_weights(tmp_path):
     assert read_weights(part / "model.safetensors").keys() == full.model.state_dict().keys()
 
 
+def test_a_run_without_artifacts_trains_the_same_weights(tmp_path):
+    data = str(make_hr_folder(tmp_path / "hr"))
+    config = TrainConfig(genotype=TINY_GENOTYPE, data=[data], steps=5, **TINY)
+    kept = train_run(config, tmp_path / "kept", progress=False, threads=1)
+    bare = train_run(config, tmp_path / "bare", progress=False, threads=1,
+                     keep_artifacts=False)
+    assert bare.weights is None and kept.weights is not None and kept.weights.is_file()
+    assert sorted(p.name for p in (tmp_path / "bare").iterdir()) == ["config.json",
+                                                                     "metrics.jsonl"]
+    assert state_max_diff(bare.model.state_dict(), kept.model.state_dict()) == 0.0
+
+
 def test_bf16_autocast_training_runs(tmp_path):
     data = str(make_hr_folder(tmp_path / "hr"))
     result = train(TINY_GENOTYPE, data, tmp_path / "run", steps=4, dtype="bfloat16",

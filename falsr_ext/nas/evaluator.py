@@ -80,7 +80,8 @@ def evaluate_candidate(genotype: str, digest: str, budget: TrainBudget) -> dict[
                          seed=budget.seed)
     tick = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="falsr-nas-") as tmp:
-        result = train_run(config, tmp, progress=False, threads=budget.threads, images=images)
+        result = train_run(config, tmp, progress=False, threads=budget.threads, images=images,
+                           keep_artifacts=False)
     seconds = time.perf_counter() - tick
     psnr = float(result.val_psnr) if result.val_psnr is not None else float("nan")
     if budget.train_log:

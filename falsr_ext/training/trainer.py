@@ -46,7 +46,7 @@ class TrainResult:
     """What a finished run left: its directory, weights file and last figures."""
 
     run_dir: Path
-    weights: Path
+    weights: Path | None  # None: the run kept no artifacts
     model: FalsrNet
     steps: int
     last_loss: float | None
@@ -129,6 +129,7 @@ def train_run(
     threads: int | None = None,
     images: list[TrainImage] | None = None,
     on_step: Callable[[int], None] | None = None,
+    keep_artifacts: bool = True,
 ) -> TrainResult:
     """Train ``config`` into the run directory ``out`` (see the module docstring).
 
@@ -136,6 +137,8 @@ def train_run(
     logging ones), reaching the weights an uninterrupted run reaches for the same seed.
     ``images`` lets a caller (the NAS evaluator) reuse images already loaded;
     ``on_step(done)`` is called after every optimiser step (and its checkpoint).
+    ``keep_artifacts=False`` writes no checkpoint, weights file or plot, only the metrics
+    (the NAS evaluator, whose run folder is thrown away); such a run cannot be resumed.
     """
     run_dir = Path(out)
     rank, world = _dist_info()
@@ -223,7 +226,7 @@ def train_run(
             figures = _validate(model, config.val)
             val_psnr = figures["val_psnr"]
             metrics.write({"step": done, **figures})
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        if keep_artifacts and (done % config.checkpoint_every == 0 or done == config.steps):
             if lead:
                 save_checkpoint(run_dir, {
                     "step": done, "model": model.state_dict(),
@@ -238,12 +241,12 @@ def train_run(
     if bar is not None:
         bar.close()
 
-    weights = run_dir / WEIGHTS_NAME
-    if lead:
+    model.eval()
+    weights = run_dir / WEIGHTS_NAME if keep_artifacts else None
+    if lead and weights is not None:
         from falsr_ext.models.weights import save_weights
         from falsr_ext.training.plot import plot_metrics
 
-        model.eval()
         save_weights(model.to("cpu", memory_format=torch.contiguous_format), weights,
                      source=f"falsr train ({config.steps} steps, seed {config.seed})")
         plot_metrics(run_dir / METRICS_NAME, run_dir / PLOT_NAME)
