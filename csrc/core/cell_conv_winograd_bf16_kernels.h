@@ -25,24 +25,8 @@ namespace falsr::core::winograd_bf16 {
 // ---------------------------------------------------------------------------------
 FALSR_WINO_BF16 FALSR_WINO_INLINE void input_tile(const float* const rows[4], int64_t cstride,
                                                   uint16_t* v, int64_t vstride) {
-  __m512 w[4][4];  // w = B^T d (columns kept)
-  for (int j = 0; j < 4; ++j) {
-    const __m512 d0 = _mm512_loadu_ps(rows[0] + j * cstride);
-    const __m512 d1 = _mm512_loadu_ps(rows[1] + j * cstride);
-    const __m512 d2 = _mm512_loadu_ps(rows[2] + j * cstride);
-    const __m512 d3 = _mm512_loadu_ps(rows[3] + j * cstride);
-    w[0][j] = _mm512_sub_ps(d0, d2);
-    w[1][j] = _mm512_add_ps(d1, d2);
-    w[2][j] = _mm512_sub_ps(d2, d1);
-    w[3][j] = _mm512_sub_ps(d1, d3);
-  }
-  __m512 x[16];  // V = w B, xi = 4i + j
-  for (int i = 0; i < 4; ++i) {
-    x[4 * i + 0] = _mm512_sub_ps(w[i][0], w[i][2]);
-    x[4 * i + 1] = _mm512_add_ps(w[i][1], w[i][2]);
-    x[4 * i + 2] = _mm512_sub_ps(w[i][2], w[i][1]);
-    x[4 * i + 3] = _mm512_sub_ps(w[i][1], w[i][3]);
-  }
+  __m512 x[16];
+  winograd::input_transform(rows, cstride, x);
   for (int xi = 0; xi < 16; ++xi) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + xi * vstride),
                         (__m256i)_mm512_cvtneps_pbh(x[xi]));
@@ -60,13 +44,7 @@ template <int MT, int NV>
 FALSR_WINO_BF16 void gemm_micro(const uint16_t* v, int64_t ldv, const uint16_t* u, int64_t ldu,
                                 int64_t pair_count, float* m, int64_t ldm, bool accumulate) {
   __m512 acc[MT][NV];
-#pragma GCC unroll 32
-  for (int t = 0; t < MT; ++t) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NV; ++q) {
-      acc[t][q] = accumulate ? _mm512_loadu_ps(m + t * ldm + 16 * q) : _mm512_setzero_ps();
-    }
-  }
+  winograd::load_accumulators<MT, NV>(acc, m, ldm, accumulate);
   for (int64_t p = 0; p < pair_count; ++p) {
     __m512bh b[NV];
 #pragma GCC unroll 4
@@ -82,11 +60,7 @@ FALSR_WINO_BF16 void gemm_micro(const uint16_t* v, int64_t ldv, const uint16_t* 
       for (int q = 0; q < NV; ++q) acc[t][q] = _mm512_dpbf16_ps(acc[t][q], a, b[q]);
     }
   }
-#pragma GCC unroll 32
-  for (int t = 0; t < MT; ++t) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NV; ++q) _mm512_storeu_ps(m + t * ldm + 16 * q, acc[t][q]);
-  }
+  winograd::store_accumulators<MT, NV>(acc, m, ldm);
 }
 
 }  // namespace falsr::core::winograd_bf16

@@ -1,8 +1,9 @@
 // AVX-512 building blocks of the Winograd F(2x2, 3x3) cell convolution
 // (cell_conv_winograd.cpp): the input transform V = B^T d B, the GEMM microkernel
 // M[xi] = V[xi] * U[xi], and the output transform A^T M A fused with the epilogue.
-// Everything is vectorised over 16 channels; only included by cell_conv_winograd.cpp and
-// only called after the ISA check, from functions with the same target attribute.
+// Everything is vectorised over 16 channels; included by the Winograd paths
+// (cell_conv_winograd_plan.h) and only called after the ISA check, from functions with
+// the same or a wider target attribute.
 #pragma once
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
@@ -29,10 +30,11 @@ constexpr __mmask16 kAll = 0xffff;
 // ---------------------------------------------------------------------------------
 // Input transform of one 4x4 tile, 16 channels. rows[i] points at the tile's first
 // pixel in window row i (channel offset already applied); pixels are `cstride` floats
-// apart. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. v[xi * vstride] for xi = 4i + j.
+// apart. B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]. x[xi] = (B^T d B)[xi], xi = 4i + j.
+// Shared with the bf16 path, which rounds x before storing it.
 // ---------------------------------------------------------------------------------
-FALSR_WINO_AVX512 FALSR_WINO_INLINE void input_tile(const float* const rows[4], int64_t cstride,
-                                                    float* v, int64_t vstride) {
+FALSR_WINO_AVX512 FALSR_WINO_INLINE void input_transform(const float* const rows[4],
+                                                         int64_t cstride, __m512 x[16]) {
   __m512 w[4][4];  // w = B^T d (columns kept)
   for (int j = 0; j < 4; ++j) {
     const __m512 d0 = _mm512_loadu_ps(rows[0] + j * cstride);
@@ -45,10 +47,44 @@ FALSR_WINO_AVX512 FALSR_WINO_INLINE void input_tile(const float* const rows[4], 
     w[3][j] = _mm512_sub_ps(d1, d3);
   }
   for (int i = 0; i < 4; ++i) {
-    _mm512_storeu_ps(v + (4 * i + 0) * vstride, _mm512_sub_ps(w[i][0], w[i][2]));
-    _mm512_storeu_ps(v + (4 * i + 1) * vstride, _mm512_add_ps(w[i][1], w[i][2]));
-    _mm512_storeu_ps(v + (4 * i + 2) * vstride, _mm512_sub_ps(w[i][2], w[i][1]));
-    _mm512_storeu_ps(v + (4 * i + 3) * vstride, _mm512_sub_ps(w[i][1], w[i][3]));
+    x[4 * i + 0] = _mm512_sub_ps(w[i][0], w[i][2]);
+    x[4 * i + 1] = _mm512_add_ps(w[i][1], w[i][2]);
+    x[4 * i + 2] = _mm512_sub_ps(w[i][2], w[i][1]);
+    x[4 * i + 3] = _mm512_sub_ps(w[i][1], w[i][3]);
+  }
+}
+
+// The fp32 V: x[xi] stored at v + xi * vstride.
+FALSR_WINO_AVX512 FALSR_WINO_INLINE void input_tile(const float* const rows[4], int64_t cstride,
+                                                    float* v, int64_t vstride) {
+  __m512 x[16];
+  input_transform(rows, cstride, x);
+  for (int xi = 0; xi < 16; ++xi) _mm512_storeu_ps(v + xi * vstride, x[xi]);
+}
+
+// ---------------------------------------------------------------------------------
+// The MT x NV accumulators of a GEMM microkernel (this one's and the bf16 path's):
+// loaded from m (accumulate: later channel chunks) or zeroed, and stored back.
+// ---------------------------------------------------------------------------------
+template <int MT, int NV>
+FALSR_WINO_AVX512 FALSR_WINO_INLINE void load_accumulators(__m512 acc[MT][NV], const float* m,
+                                                           int64_t ldm, bool accumulate) {
+#pragma GCC unroll 32
+  for (int t = 0; t < MT; ++t) {
+#pragma GCC unroll 4
+    for (int q = 0; q < NV; ++q) {
+      acc[t][q] = accumulate ? _mm512_loadu_ps(m + t * ldm + 16 * q) : _mm512_setzero_ps();
+    }
+  }
+}
+
+template <int MT, int NV>
+FALSR_WINO_AVX512 FALSR_WINO_INLINE void store_accumulators(const __m512 acc[MT][NV], float* m,
+                                                            int64_t ldm) {
+#pragma GCC unroll 32
+  for (int t = 0; t < MT; ++t) {
+#pragma GCC unroll 4
+    for (int q = 0; q < NV; ++q) _mm512_storeu_ps(m + t * ldm + 16 * q, acc[t][q]);
   }
 }
 
@@ -62,13 +98,7 @@ template <int MT, int NV>
 FALSR_WINO_AVX512 void gemm_micro(const float* v, int64_t ldv, const float* u, int64_t ldu,
                                   int64_t k_count, float* m, int64_t ldm, bool accumulate) {
   __m512 acc[MT][NV];
-#pragma GCC unroll 32
-  for (int t = 0; t < MT; ++t) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NV; ++q) {
-      acc[t][q] = accumulate ? _mm512_loadu_ps(m + t * ldm + 16 * q) : _mm512_setzero_ps();
-    }
-  }
+  load_accumulators<MT, NV>(acc, m, ldm, accumulate);
   for (int64_t k = 0; k < k_count; ++k) {
     __m512 b[NV];
 #pragma GCC unroll 4
@@ -80,11 +110,7 @@ FALSR_WINO_AVX512 void gemm_micro(const float* v, int64_t ldv, const float* u, i
       for (int q = 0; q < NV; ++q) acc[t][q] = _mm512_fmadd_ps(a, b[q], acc[t][q]);
     }
   }
-#pragma GCC unroll 32
-  for (int t = 0; t < MT; ++t) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NV; ++q) _mm512_storeu_ps(m + t * ldm + 16 * q, acc[t][q]);
-  }
+  store_accumulators<MT, NV>(acc, m, ldm);
 }
 
 // ---------------------------------------------------------------------------------
