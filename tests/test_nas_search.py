@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import assert_one_line_error
 from nas_helpers import (
     TINY_LIMITS,
     env_with_train_log,
@@ -74,6 +75,21 @@ def test_tiny_search_end_to_end(fresh_run: tuple[Path, Path, str]) -> None:
     policy = json.loads((out / "policy.json").read_text())
     assert policy["format"].startswith("falsr-mutation-policy")
     assert len(json.loads((out / "history.json").read_text())) == 3
+
+
+def test_unreadable_state_is_a_clear_error_and_keeps_the_evaluations(
+        shared_dir: Path, tiny_val: Path, fresh_run: tuple[Path, Path, str],
+        tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(fresh_run[0], out)
+    (out / "state.pkl").write_bytes(b"\x80\x04 not a pickle")
+    before = (out / "evaluations.jsonl").read_bytes()
+    proc = run([*_tiny_args(shared_dir, tiny_val, out), "--resume"], os.environ.copy())
+    assert_one_line_error(proc, "cannot read the search state")
+    assert "pymoo" in proc.stderr and "evaluations.jsonl" in proc.stderr
+    assert (out / "evaluations.jsonl").read_bytes() == before
 
 
 def test_over_budget_genotypes_are_never_trained(shared_dir: Path, tiny_val: Path,

@@ -148,9 +148,28 @@ def _open_run(cfg: SearchConfig, out: Path) -> dict[str, Any] | None:
     _atomic_bytes(settings, (json.dumps(cfg.identity(), indent=2) + "\n").encode())
     state_path = out / STATE_NAME
     if cfg.resume and state_path.is_file():
-        with open(state_path, "rb") as f:
-            return pickle.load(f)
+        return _load_state(state_path)
     return None
+
+
+def _load_state(path: Path) -> dict[str, Any]:
+    """The pickled controller state, or a SearchError that says what to do. The pickle
+    holds pymoo and numpy objects, so another pymoo / numpy version may not read it."""
+    import pymoo
+
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)
+        if not isinstance(state, dict) or "controller" not in state:
+            raise ValueError("not a search state")
+        return state
+    except Exception as exc:  # unpickling raises many types; report them as one
+        raise SearchError(
+            f"{path}: cannot read the search state ({type(exc).__name__}: {exc}); it may come "
+            f"from another pymoo / numpy version (now pymoo {pymoo.__version__}, numpy "
+            f"{np.__version__}). The finished evaluations are kept in "
+            f"{path.with_name(LOG_NAME)}; resume with the versions that wrote it, or start "
+            f"again in another --out") from None
 
 
 def evaluate_generation(X: np.ndarray, cfg: SearchConfig, log: EvaluationLog, runner: Any,
