@@ -12,6 +12,8 @@ Environment (all optional):
   FALSR_BENCH_WARMUP   untimed calls before them (default 1; compile peers compile first)
   FALSR_BENCH_WEIGHTS  "random" (default: seeded random init, speed does not depend on
                        the values) or a folder holding the official FALSR-{A,B,C}.pb
+  FALSR_BENCH_NETWORKS comma-separated (default "FALSR-A,FALSR-B,FALSR-C"); "default" is
+                       the bundled default model, always with its shipped weights
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ SIZE = int(os.environ.get("FALSR_BENCH_SIZE", "480"))
 ROUNDS = int(os.environ.get("FALSR_BENCH_ROUNDS", "7"))
 WARMUP = int(os.environ.get("FALSR_BENCH_WARMUP", "1"))
 WEIGHTS = os.environ.get("FALSR_BENCH_WEIGHTS", "random")
-NETWORKS = tuple(ZOO_GENOTYPES)  # FALSR-A, FALSR-B, FALSR-C
+NETWORKS = tuple(os.environ.get("FALSR_BENCH_NETWORKS", ",".join(ZOO_GENOTYPES)).split(","))
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
@@ -93,7 +95,12 @@ class Prepared:
 
 # ------------------------------------------------------------------------ inputs
 def build_network(name: str) -> nn.Module:
-    """FALSR-A/B/C x2 luma, TF shuffle order, eval, fp32 NCHW: seeded random or official."""
+    """FALSR-A/B/C x2 luma, TF shuffle order, eval, fp32 NCHW: seeded random or official;
+    "default": the bundled default model with its weights."""
+    if name == "default":
+        from falsr_ext.models.default import load_default_model
+
+        return load_default_model().eval()
     if WEIGHTS == "random":
         torch.manual_seed(SEED)
         model = build_model(ZOO_GENOTYPES[name], scale=SCALE, in_channels=1, shuffle_order="tf")
@@ -115,7 +122,9 @@ def gmacs(name: str, size: int = SIZE) -> float | None:
         from falsr_ext.counter import count
     except ImportError:
         return None
-    return count(ZOO_GENOTYPES[name], size, size, SCALE, 1).macs / 1e9
+    from falsr_ext.models.loading import resolve_genotype
+
+    return count(resolve_genotype(name)[0], size, size, SCALE, 1).macs / 1e9
 
 
 # ------------------------------------------------------------------------- peers

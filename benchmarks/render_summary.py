@@ -9,7 +9,8 @@ Pairs each "ours" benchmark with the baselines of the same shape in the same run
 "ratio"}``, ratio = baseline_s / ours_s) and prints a markdown table.
 
 A CPU-suite run (benchmarks carrying ``extra_info["network"]``, test_bench_network.py +
-test_bench_pixel_shuffle.py) gives exactly the rows of ``CPU_SUMMARY_NAMES``; a row whose
+test_bench_pixel_shuffle.py) gives exactly the rows of ``cpu_summary_names`` for the
+networks it measured (FALSR-A/B/C, or others chosen with FALSR_BENCH_NETWORKS); a row whose
 "ours" was not measured (skipped) keeps its baseline with ``ours_s`` and ``ratio`` null.
 It also writes ``<run>-rates.json``: every case's median and GFLOP/s (2 x conv MACs / s),
 ours' GFLOP/s per network and the B/A, C/A MAC-rate ratios of every runtime.
@@ -25,8 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 NETWORKS = ("FALSR-A", "FALSR-B", "FALSR-C")
 NETWORK_ROWS = (("fp32", "eager"), ("fp32", "compile"), ("fp32", "onnxruntime"),
                 ("bf16", "eager"), ("bf16", "compile"))
-CPU_SUMMARY_NAMES = ["pixel_shuffle", "pixel_shuffle/copy"] + [
-    f"{net}/{dtype}/{runtime}" for dtype, runtime in NETWORK_ROWS for net in NETWORKS]
+PIXEL_SHUFFLE_NAMES = ["pixel_shuffle", "pixel_shuffle/copy"]
 # the columns of the per-network table: (runtime, dtype, layout)
 CPU_CASES = (("eager", "fp32", "nchw"), ("eager", "fp32", "channels_last"),
              ("eager", "bf16", "channels_last"), ("compile", "fp32", "channels_last"),
@@ -80,6 +80,23 @@ def is_cpu_suite(run: dict) -> bool:
     return any("network" in b.get("extra_info", {}) for b in run["benchmarks"])
 
 
+def run_networks(run: dict) -> list[str]:
+    """The networks a CPU-suite run measured: FALSR-A/B/C first, in that order."""
+    found = {b["extra_info"]["network"] for b in run["benchmarks"]
+             if "network" in b.get("extra_info", {})}
+    return [n for n in NETWORKS if n in found] + sorted(found - set(NETWORKS))
+
+
+def cpu_summary_names(run: dict) -> list[str]:
+    """The cpu-summary.json row names of a run: the shuffle rows when it measured the
+    shuffle, then network/dtype/runtime for every network it measured."""
+    shuffle = any(str(b.get("extra_info", {}).get("summary", "")).startswith("pixel_shuffle")
+                  for b in run["benchmarks"])
+    return (PIXEL_SHUFFLE_NAMES if shuffle else []) + [
+        f"{net}/{dtype}/{runtime}" for dtype, runtime in NETWORK_ROWS
+        for net in run_networks(run)]
+
+
 def network_cases(run: dict) -> list[dict]:
     """One record per measured end-to-end case: median, GMACs and GFLOP/s (2 x MACs / s)."""
     cases = []
@@ -99,7 +116,7 @@ def network_cases(run: dict) -> list[dict]:
 
 
 def cpu_summary(run: dict) -> tuple[list[dict], dict[str, str]]:
-    """The rows of cpu-summary.json, in ``CPU_SUMMARY_NAMES`` order, and for each row the
+    """The rows of cpu-summary.json, in ``cpu_summary_names`` order, and for each row the
     baseline it was measured against (the faster one where several feed it)."""
     by_key = {b["extra_info"]["summary"]: b["stats"]["median"] for b in run["benchmarks"]
               if isinstance(b.get("extra_info", {}).get("summary"), str)}
@@ -122,11 +139,13 @@ def cpu_summary(run: dict) -> tuple[list[dict], dict[str, str]]:
             elif name not in baselines or case["median_s"] < baselines[name][0]:
                 label = f"{case['runtime']} {case['dtype']} {case['layout']}"
                 baselines[name] = (case["median_s"], label)
-    for name in CPU_SUMMARY_NAMES[2:]:
-        base, label = baselines.get(name, (None, ""))
-        pairs[name] = (ours.get(name), base, label)
+    names = cpu_summary_names(run)
+    for name in names:
+        if name not in PIXEL_SHUFFLE_NAMES:
+            base, label = baselines.get(name, (None, ""))
+            pairs[name] = (ours.get(name), base, label)
     rows, labels = [], {}
-    for name in CPU_SUMMARY_NAMES:
+    for name in names:
         ours_s, base_s, label = pairs[name]
         rows.append({"name": name, "ours_s": ours_s, "baseline_s": base_s,
                      "ratio": base_s / ours_s if ours_s and base_s else None})
@@ -143,8 +162,9 @@ def cpu_rates(run: dict) -> dict:
         a = rate.get(("FALSR-A", runtime, dtype, layout))
         if a:
             key = f"{runtime}/{dtype}/{layout}"
-            ratios[key] = {f"{n[-1]}/A": rate[(n, runtime, dtype, layout)] / a
-                           for n in NETWORKS[1:] if rate.get((n, runtime, dtype, layout))}
+            ratios[key] = {f"{n.removeprefix('FALSR-')}/A": rate[(n, runtime, dtype, layout)] / a
+                           for n in run_networks(run) if n != "FALSR-A"
+                           and rate.get((n, runtime, dtype, layout))}
     ours = {dtype: {c["network"]: c["gflops"] for c in cases
                     if c["role"] == "ours" and c["dtype"] == dtype}
             for dtype in ("fp32", "bf16")}
@@ -169,7 +189,7 @@ def cpu_markdown(rows: list[dict], labels: dict[str, str], run: dict) -> str:
     head = " | ".join(f"{r} {d} {lay}" for r, d, lay in CPU_CASES)
     out += ["", f"Seconds (GFLOP/s), x2, {size}x{size} LR, median:", "",
             f"| network | GMACs | {head} |", "|---" * (len(CPU_CASES) + 2) + "|"]
-    for net in NETWORKS:
+    for net in run_networks(run):
         cells = []
         for runtime, dtype, layout in CPU_CASES:
             c = cases.get((net, runtime, dtype, layout))
