@@ -65,7 +65,7 @@ def main() -> int:
         folder = args.data_root / name
         rows.append(bicubic_row(folder))
         for label, model in models.items():
-            rows.append(evaluate(model, folder, model_name=label).to_dict())
+            rows.append(evaluate(model, folder, progress=True, model_name=label).to_dict())
     for r in rows:
         print(f"{r['model']:20s} {r['dataset']:6s} {r['psnr']:.4f} dB  SSIM {r['ssim']:.4f}")
     if args.json:
