@@ -52,3 +52,22 @@ def test_train_default_smoke(shared_dir: Path, tmp_path: Path) -> None:
     summary = json.loads(proc.stdout.splitlines()[-1])
     assert summary["steps"] == 3 and Path(summary["weights"]).is_file()
     assert 0 < summary["set5_psnr"] < 60  # validated once (3 steps: far from trained)
+
+
+def test_default_model_table_smoke(shared_dir: Path, tmp_path: Path) -> None:
+    data = shared_dir / "data"
+    pb = shared_dir / "falsr" / "pretrained" / "FALSR-B.pb"
+    if not (data / "Set5").is_dir():
+        pytest.skip(f"{data}/Set5 absent: the recipe reads ../shared")
+    out = tmp_path / "table.json"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "python" / "default_model_table.py"), "--data-root",
+         str(data), "--falsr-b", str(pb), "--sets", "Set5", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["model"]: r for r in json.loads(out.read_text())}
+    assert abs(rows["bicubic"]["psnr"] - 33.6404) <= 0.005  # our imresize, shipped LR
+    assert rows["default (ours)"]["psnr"] >= 37.0
+    if pb.is_file():
+        assert abs(rows["FALSR-B (official)"]["psnr"] - 37.6140) <= 0.005
