@@ -39,15 +39,16 @@ def default_model_available() -> bool:
 def load_default_model() -> FalsrNet:
     """The bundled default x2 luma model (eval mode, CPU, fp32).
 
-    Raises :class:`WeightsError` when the weights file is not in this install (a source
-    checkout before the model was trained and committed).
+    Raises :class:`WeightsError` when the weights file is not in this install (a package
+    built without its package data, or the file deleted).
     """
     from falsr_ext.models.weights import load_weights
 
     if not default_model_available():
         raise WeightsError(
             f"falsr_ext has no bundled default model in this install ({DEFAULT_WEIGHTS} is "
-            f"missing; it is trained by python/train_default.py). Pass a model: one of our "
+            f"missing: reinstall falsr_ext, or retrain it with python/train_default.py). "
+            f"Or pass a model: one of our "
             f".safetensors files, an official FALSR .pb, or a zoo name with its weights "
             f"(command line: --model FILE, or --model FALSR-A --weights FILE)"
         )
