@@ -181,6 +181,30 @@ def test_cell_conv_out_must_fit():
         conv_ops.cell_conv(inputs, weight, bias, out=inputs[0])
 
 
+# The path each kind of conv takes under each cap: (isa, what) -> expected path.
+_PATHS = {
+    "dense": {"generic": "generic/direct", "avx2": "avx2/direct",
+              "avx512": "avx512/winograd2", "avx512_bf16": "avx512/winograd2"},
+    "dense_bf16": {"generic": "generic/direct", "avx2": "avx2/direct",
+                   "avx512": "avx512/direct", "avx512_bf16": "avx512_bf16/winograd2"},
+    "depthwise": {isa: f"{isa.replace('_bf16', '')}/depthwise" for isa in ISA_LEVELS},
+}
+
+
+@pytest.mark.parametrize("isa", [i for i in ISA_LEVELS if i != "amx"])
+def test_cell_conv_path_names_the_kernel_it_runs(monkeypatch, isa):
+    use_isa(monkeypatch, isa)
+    x = _cl(_rand((1, 48, 9, 10), 5))
+    dense, depthwise = _rand((48, 48, 3, 3), 6), _rand((48, 1, 3, 3), 7)
+    assert conv_ops.cell_conv_path([x], dense) == _PATHS["dense"][isa]
+    assert conv_ops.cell_conv_path([x.bfloat16()], dense) == _PATHS["dense_bf16"][isa]
+    assert conv_ops.cell_conv_path((x,), depthwise, groups=48) == _PATHS["depthwise"][isa]
+    direct = conv_ops.cell_conv_path([x[:, :16], x[:, 16:]], dense, direct_only=True)
+    assert direct.endswith("/direct") and direct.startswith(isa.replace("_bf16", ""))
+    with pytest.raises(RuntimeError, match="channels"):
+        conv_ops.cell_conv_path([x[:, :16]], dense)  # 16 input channels, weight wants 48
+
+
 def test_bad_isa_variable_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("FALSR_CPU_ISA", "sse9")
     inputs, weight, bias, _ = _case(3, (8,), 8, 3, 1, 5, 6)

@@ -4,6 +4,7 @@
 #include <torch/extension.h>
 
 #include <string>
+#include <vector>
 
 #include "core/isa.h"
 #include "cpu/cell_conv_cpu.h"
@@ -70,9 +71,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       "cpu_isa_available",
       [] { return std::string(falsr::core::isa_name(falsr::core::cpu_isa())); },
       "The best instruction set this CPU supports (generic, avx2, avx512 or amx).");
-  m.def("cell_conv_path", &falsr::cell_conv_path_cpu, pybind11::arg("inputs"),
-        pybind11::arg("weight"), pybind11::arg("groups") = 1,
-        pybind11::arg("direct_only") = false,
-        "The code path falsr::cell_conv takes for these arguments (e.g. 'avx512/direct').");
+  // pybind11 cannot make a non-owning at::TensorList from a Python list: take a vector.
+  m.def(
+      "cell_conv_path",
+      [](const std::vector<at::Tensor>& inputs, const at::Tensor& weight, int64_t groups,
+         bool direct_only) {
+        return falsr::cell_conv_path_cpu(inputs, weight, groups, direct_only);
+      },
+      pybind11::arg("inputs"), pybind11::arg("weight"), pybind11::arg("groups") = 1,
+      pybind11::arg("direct_only") = false,
+      "The code path falsr::cell_conv takes for these arguments (e.g. 'avx512/direct').");
   falsr::register_counter(m);
 }
