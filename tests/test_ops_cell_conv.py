@@ -181,6 +181,19 @@ def test_cell_conv_out_must_fit():
         conv_ops.cell_conv(inputs, weight, bias, out=inputs[0])
 
 
+@pytest.mark.parametrize("width", [97, 130, 203, 481])  # 1 to 5 column blocks of tiles
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_winograd_column_blocks_cover_wide_images(monkeypatch, width, dtype):
+    """Wide images split into equal column blocks of tiles (with a short last one)."""
+    use_isa(monkeypatch, "avx512_bf16" if dtype == torch.bfloat16 else "avx512")
+    inputs, weight, bias, residual = _case(9, (32, 16), 48, 3, 1, 5, width, dtype=dtype)
+    weight = weight.to(dtype)
+    assert conv_ops.cell_conv_path(inputs, weight).endswith("winograd2")
+    got = conv_ops.cell_conv(inputs, weight, bias, 1, True, residual)
+    _check(got, inputs, weight, bias, 1, True, residual,
+           1e-5 if dtype == torch.float32 else 1e-2)
+
+
 # The path each kind of conv takes under each cap: (isa, what) -> expected path.
 _PATHS = {
     "dense": {"generic": "generic/direct", "avx2": "avx2/direct",
