@@ -288,6 +288,17 @@ inline std::vector<PlaneSpec> random_planes(std::mt19937& rng, int64_t cin, doub
   return v;
 }
 
+// Random ReLU / bias / residual, and residual and output planes (a third of them slices of
+// a wider buffer), each bf16 with probability p_bf16.
+inline void random_epilogue(Case& c, std::mt19937& rng, double p_bf16 = 0.5) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  c.relu = pick(0, 1) == 1;
+  c.bias = pick(0, 1) == 1;
+  c.residual = pick(0, 1) == 1;
+  c.res = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 3 : 0), random_dtype(rng, p_bf16)};
+  c.out = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 2 : 0), random_dtype(rng, p_bf16)};
+}
+
 // A case of the Winograd tests (fp32 or bf16 inputs `in`): dense 3x3, channel sets past
 // the GEMM's k splits (over 128 / 256 channels), H and W 1..37 (i < 4: the smallest sizes,
 // then a 150-wide row of several column blocks), sometimes strided planes, 64-byte aligned.

@@ -41,11 +41,7 @@ Case random_case(std::mt19937& rng) {
     c.cout = cout_g * c.groups;
   }
   c.inputs = random_planes(rng, cin, 0.3);
-  c.relu = pick(0, 1) == 1;
-  c.bias = pick(0, 1) == 1;
-  c.residual = pick(0, 1) == 1;
-  c.res = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 3 : 0), random_dtype(rng, 0.3)};
-  c.out = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 2 : 0), random_dtype(rng, 0.3)};
+  random_epilogue(c, rng, 0.3);
   c.algo = ConvAlgo::Direct;
   return c;
 }

@@ -34,11 +34,7 @@ Case random_case(std::mt19937& rng) {
   const int64_t cin = pick(1, 70);
   const bool even = pick(0, 3) == 0;  // all planes even: a 1x1 conv reads them in place
   c.inputs = random_planes(rng, cin, 1.0, even);
-  c.relu = pick(0, 1) == 1;
-  c.bias = pick(0, 1) == 1;
-  c.residual = pick(0, 1) == 1;
-  c.res = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 3 : 0), random_dtype(rng)};
-  c.out = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 2 : 0), random_dtype(rng)};
+  random_epilogue(c, rng);
   c.algo = ConvAlgo::Direct;
   return c;
 }

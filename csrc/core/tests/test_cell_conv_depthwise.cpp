@@ -30,23 +30,10 @@ Case random_case(std::mt19937& rng) {
   c.w = pick(0, 4) == 0 ? 1 : pick(1, 45);
   c.k = pick(0, 2) == 0 ? 1 : 3;
   const int64_t cin = pick(1, 70);
-  const int planes = static_cast<int>(std::min<int64_t>(cin, pick(1, 3)));
-  int64_t left = cin;
-  for (int i = 0; i < planes; ++i) {
-    PlaneSpec s;
-    s.channels = i + 1 == planes ? left : pick(1, static_cast<int>(left - (planes - 1 - i)));
-    left -= s.channels;
-    s.stride = s.channels + (pick(0, 2) == 0 ? pick(1, 5) : 0);
-    s.dtype = random_dtype(rng);
-    c.inputs.push_back(s);
-  }
+  c.inputs = random_planes(rng, cin, 0.5);
   c.groups = cin;
   c.cout = cin;
-  c.relu = pick(0, 1) == 1;
-  c.bias = pick(0, 1) == 1;
-  c.residual = pick(0, 1) == 1;
-  c.res = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 3 : 0), random_dtype(rng)};
-  c.out = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 2 : 0), random_dtype(rng)};
+  random_epilogue(c, rng);
   return c;
 }
 
@@ -95,13 +82,7 @@ void test_levels() {
   std::vector<Case> cases = fixed_cases();
   const size_t fixed = cases.size();
   for (int i = 0; i < 150; ++i) cases.push_back(random_case(rng));
-  const Isa cpu = falsr::core::cpu_isa();
-  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16}) {
-    if (static_cast<int>(isa) > static_cast<int>(cpu)) {
-      std::printf("skipping %s: this CPU lacks it\n", falsr::core::isa_name(isa));
-      continue;
-    }
-    setenv("FALSR_CPU_ISA", falsr::core::isa_name(isa), 1);
+  for_each_isa({Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16}, [&](Isa isa) {
     int passed = 0;
     for (size_t i = 0; i < cases.size(); ++i) {
       Problem p = make_problem(cases[i], rng);
@@ -114,8 +95,7 @@ void test_levels() {
     }
     std::printf("%s: %d of %zu cases match the naive reference\n", want_path(isa).c_str(),
                 passed, cases.size());
-  }
-  unsetenv("FALSR_CPU_ISA");
+  });
 }
 
 // The factory declines what is not depthwise; ConvAlgo::Direct keeps the direct path.

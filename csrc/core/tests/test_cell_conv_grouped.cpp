@@ -48,11 +48,7 @@ Case random_case(std::mt19937& rng) {
     s.dtype = all_bf16 ? DType::BF16 : random_dtype(rng);
     c.inputs.push_back(s);
   }
-  c.relu = pick(0, 1) == 1;
-  c.bias = pick(0, 1) == 1;
-  c.residual = pick(0, 1) == 1;
-  c.res = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 3 : 0), random_dtype(rng)};
-  c.out = PlaneSpec{c.cout, c.cout + (pick(0, 2) == 0 ? 2 : 0), random_dtype(rng)};
+  random_epilogue(c, rng);
   return c;
 }
 
@@ -111,13 +107,7 @@ void test_levels() {
   const std::vector<Case> must = must_take();
   std::vector<Case> cases = must;
   for (int i = 0; i < 200; ++i) cases.push_back(random_case(rng));
-  const Isa cpu = falsr::core::cpu_isa();
-  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16}) {
-    if (static_cast<int>(isa) > static_cast<int>(cpu)) {
-      std::printf("skipping %s: this CPU lacks it\n", falsr::core::isa_name(isa));
-      continue;
-    }
-    setenv("FALSR_CPU_ISA", falsr::core::isa_name(isa), 1);
+  for_each_isa({Isa::Generic, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16}, [&](Isa isa) {
     int taken = 0, passed = 0;
     for (size_t i = 0; i < cases.size(); ++i) {
       Problem p = make_problem(cases[i], rng);
@@ -143,8 +133,7 @@ void test_levels() {
     CHECK(taken > static_cast<int>(cases.size()) / 4);  // the random shapes exercise the path
     std::printf("%s: the path took %d of %zu cases, %d match the naive reference\n",
                 falsr::core::isa_name(isa), taken, cases.size(), passed);
-  }
-  unsetenv("FALSR_CPU_ISA");
+  });
 }
 
 // The factory declines dense, depthwise, groups that do not divide the lanes, and groups
