@@ -244,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``falsr`` command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    return run_command(build_parser().parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed subcommand: a user's error is one line on stderr and exit status 2."""
     try:
         return args.func(args)
     except FalsrError as exc:

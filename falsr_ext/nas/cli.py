@@ -10,10 +10,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from falsr_ext.errors import FalsrError
-
-EXIT_USER_ERROR = 2
-
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from falsr_ext.nas.search import SearchConfig, parse_amount, run_search
@@ -68,15 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m falsr_ext.nas.cli search ...``)."""
     parser = argparse.ArgumentParser(prog="falsr", description=__doc__.splitlines()[0])
     add_search_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except FalsrError as exc:
-        print(f"falsr: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("falsr: interrupted", file=sys.stderr)
-        return 130
+    from falsr_ext.cli import run_command  # here: falsr_ext.cli imports this module
+
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
