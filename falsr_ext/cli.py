@@ -7,11 +7,25 @@ User errors (bad paths, corrupt files, bad genotypes) print one line,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from falsr_ext.cli_args import (
+    MIN_TILE,
+    check_output_path,
+    device_name,
+    int_at_least,
+    scale_factor,
+    threads_count,
+    tile_size,
+)
+from falsr_ext.data.image_io import DEFAULT_MAX_PIXELS
 from falsr_ext.errors import FalsrError
 
 EXIT_USER_ERROR = 2
@@ -50,6 +64,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from falsr_ext.convert import convert_pb, load_pb
 
     out = Path(args.output) if args.output else Path(args.pb).with_suffix(".safetensors")
+    check_output_path(out, [Path(args.pb)], force=args.force)
     convert_pb(args.pb, out)
     model = load_pb(args.pb) if args.verbose else None
     print(f"wrote {out}")
@@ -67,8 +82,9 @@ def _parse_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 480x480), got {text!r}") from None
     if len(sizes) == 1:
         sizes *= 2
-    if len(sizes) != 2:
-        raise argparse.ArgumentTypeError(f"size must be HxW (e.g. 480x480), got {text!r}")
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"size must be HxW of positive sides (e.g. 480x480), "
+                                         f"got {text!r}")
     return sizes[0], sizes[1]
 
 
@@ -105,31 +121,45 @@ def _cmd_genotype(args: argparse.Namespace) -> int:
     return 0
 
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                  ".gif")
+
+
+def _folder_images(path: Path) -> list[Path]:
+    """The images of a folder: regular files with an image suffix, not hidden ones (our
+    own temporary ``.name.part.png`` files among them), sorted."""
+    return sorted(p for p in path.iterdir()
+                  if not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+                  and p.is_file())
 
 
 def _upscale_jobs(inputs: Sequence[str], output: str) -> list[tuple[Path, Path]]:
     """(input, output) path pairs of ``falsr upscale``; refuses to overwrite an input."""
     from falsr_ext.errors import ImageError
+    from falsr_ext.files import path_kind, short_path
 
     sources: list[Path] = []
-    for name in inputs:
+    kinds = [path_kind(name) for name in inputs]
+    for name, kind in zip(inputs, kinds, strict=True):
         path = Path(name)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if kind == "dir":
+            found = _folder_images(path)
             if not found:
                 raise ImageError(f"{path}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})")
             sources.extend(found)
-        elif path.exists():
-            sources.append(path)
+        elif kind is not None:
+            sources.append(path)  # read_image refuses FIFOs and devices with one line
         else:
-            raise ImageError(f"{path}: no such file or folder")
+            raise ImageError(f"{short_path(path)}: no such file or folder")
     out = Path(output)
-    single = len(inputs) == 1 and not Path(inputs[0]).is_dir()
-    if single and not out.is_dir() and not output.endswith(("/", "\\")):
+    out_kind = path_kind(out)
+    single = len(inputs) == 1 and kinds[0] != "dir"
+    if single and out_kind != "dir" and not output.endswith(("/", "\\")):
         jobs = [(sources[0], out)]
     else:
+        if out_kind not in (None, "dir"):
+            raise FalsrError(f"{short_path(out)}: is a file; with several inputs or a folder, "
+                             f"-o names the output folder")
         jobs = [(src, out / (src.stem + ".png")) for src in sources]
         seen: dict[Path, Path] = {}
         for src, dst in jobs:
@@ -138,9 +168,21 @@ def _upscale_jobs(inputs: Sequence[str], output: str) -> list[tuple[Path, Path]]
             seen[dst] = src
     resolved = {src.resolve() for src in sources}
     for _src, dst in jobs:
+        path_kind(dst.parent)  # a name the system refuses: one line, not an OSError
         if dst.resolve() in resolved:
             raise FalsrError(f"{dst}: is an input image; refusing to overwrite it")
     return jobs
+
+
+def _output_lock(jobs: list[tuple[Path, Path]], output: str):
+    """The lock that keeps a second ``falsr upscale`` out of this one's outputs: the
+    output folder's, or, for a single output file, one beside that file."""
+    from falsr_ext.files import FolderLock
+
+    folder = jobs[0][1].parent
+    if len(jobs) == 1 and jobs[0][1] == Path(output):
+        return FolderLock(folder, "falsr upscale", name=f".{jobs[0][1].name}.falsr.lock")
+    return FolderLock(folder, "falsr upscale")
 
 
 def _cmd_upscale(args: argparse.Namespace) -> int:
@@ -156,18 +198,21 @@ def _cmd_upscale(args: argparse.Namespace) -> int:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FalsrError(f"{folder}: cannot create the output folder ({exc.strerror})") from exc
+        raise FalsrError(f"{folder}: cannot create the output folder "
+                         f"({exc.strerror or exc})") from exc
+    max_pixels = args.max_pixels or None
     items = jobs
     if not args.no_progress and len(jobs) > 1:
         from tqdm import tqdm
 
         items = tqdm(jobs, desc="upscale", unit="img", disable=None)
-    for src, dst in items:
-        image = read_image(src)
-        out = upscale(image, model=model, scale=args.scale, device=args.device,
-                      dtype=args.dtype, tile=args.tile, threads=args.threads or None,
-                      progress=False if args.no_progress or len(jobs) > 1 else None)
-        write_image(dst, out)
+    with _output_lock(jobs, args.output):
+        for src, dst in items:
+            image = read_image(src, max_pixels=max_pixels, frame=args.frame)
+            out = upscale(image, model=model, scale=args.scale, device=args.device,
+                          dtype=args.dtype, tile=args.tile or None, threads=args.threads,
+                          progress=False if args.no_progress or len(jobs) > 1 else None)
+            write_image(dst, out)  # atomic: a kill never leaves a partial image
     if len(jobs) == 1:
         print(f"wrote {jobs[0][1]}")
     else:
@@ -186,12 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
     ev.add_argument("--data", required=True, nargs="+",
                     help="folder(s) holding HR/ and optionally LR_bicubic/X<s>/")
-    ev.add_argument("--scale", type=int, default=2)
+    ev.add_argument("--scale", type=scale_factor, default=2)
     ev.add_argument("--json", action="store_true", help="print one JSON object (list if several)")
     ev.add_argument("--per-image", action="store_true", help="include per-image results")
     ev.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32",
                     help="network precision (bf16: the engine's bf16 cells, fp32 accumulation)")
-    ev.add_argument("--threads", type=int, default=0, help="torch threads (default: all)")
+    ev.add_argument("--threads", type=threads_count, default=None,
+                    help="torch threads (default: all)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     ev.set_defaults(func=_cmd_eval)
 
@@ -199,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("model", help="zoo name, genotype string/JSON, our .safetensors or a .pb")
     ct.add_argument("--size", type=_parse_size, default=(480, 480),
                     help="LR input HxW (default 480x480, the papers' convention)")
-    ct.add_argument("--scale", type=int, default=0,
+    ct.add_argument("--scale", type=scale_factor, default=None,
                     help="upscaling factor (default: the file's, else 2)")
     ct.add_argument("--json", action="store_true",
                     help="print one JSON object: params, macs, cells, convention")
@@ -209,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("pb", help="official frozen graph, e.g. FALSR-A.pb")
     cv.add_argument("-o", "--output", help="output path (default: next to the .pb)")
     cv.add_argument("-v", "--verbose", action="store_true", help="print genotype and params")
+    cv.add_argument("--force", action="store_true", help="overwrite an existing output file")
     cv.set_defaults(func=_cmd_convert)
 
     gt = sub.add_parser("genotype", help="validate and print a genotype (string, JSON or zoo)")
@@ -224,12 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--model", help="our .safetensors file, an official .pb, a zoo name "
                     "with --weights, or 'default' (the bundled model, used when omitted)")
     up.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
-    up.add_argument("--scale", type=int, default=2)
+    up.add_argument("--scale", type=scale_factor, default=2)
     up.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32")
-    up.add_argument("--tile", type=int, default=None,
-                    help="LR tile size in px (default: automatic, memory-bounded)")
-    up.add_argument("--threads", type=int, default=0, help="torch threads (default: all)")
-    up.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    up.add_argument("--tile", type=tile_size, default=0,
+                    help=f"LR tile side in px, at least {MIN_TILE}; 0 (default): automatic, "
+                    "memory-bounded. Any tiling gives the untiled result exactly")
+    up.add_argument("--threads", type=threads_count, default=None,
+                    help="torch threads (default: all)")
+    up.add_argument("--device", type=device_name, default="cpu",
+                    help="cpu, cuda or cuda:N (default: cpu); never falls back to the CPU")
+    up.add_argument("--max-pixels", type=int_at_least(0, "--max-pixels"),
+                    default=DEFAULT_MAX_PIXELS,
+                    help=f"refuse input images of more pixels (default {DEFAULT_MAX_PIXELS:,}, "
+                    "Pillow's decompression-bomb limit; 0: no limit)")
+    up.add_argument("--frame", type=int_at_least(0, "--frame"), default=None,
+                    help="frame of multi-frame inputs (GIF, APNG, TIFF, WebP) to upscale "
+                    "(default: the first, with a note when there are more)")
     up.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     up.set_defaults(func=_cmd_upscale)
 
@@ -247,10 +304,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_command(build_parser().parse_args(argv))
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler) unwinds like Ctrl-C while a command runs, so
+    temporary files are removed and locks released instead of vanishing mid-write."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _print_note(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our notes (e.g. ``ImageNote``) as one ``falsr: note:`` line; others as usual."""
+    from falsr_ext.data.image_io import ImageNote
+
+    if issubclass(category, ImageNote):
+        print(f"falsr: note: {message}", file=sys.stderr)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed subcommand: a user's error is one line on stderr and exit status 2."""
+    from falsr_ext.data.image_io import ImageNote
+
     try:
-        return args.func(args)
+        with warnings.catch_warnings(), _terminate_as_interrupt():
+            warnings.showwarning = _print_note
+            warnings.simplefilter("always", ImageNote)  # one note per image, not per run
+            return args.func(args)
     except FalsrError as exc:
         print(f"falsr: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import sys
 from pathlib import Path
 
+from falsr_ext.cli_args import check_output_path
 from falsr_ext.errors import FalsrError
+
+DEFAULT_TRAIN_STEPS = 10000
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -14,22 +19,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from falsr_ext.training import TrainConfig, train_run
 
     run = Path(args.out)
-    if args.resume and (run / "config.json").is_file() and args.genotype is None:
-        config = TrainConfig.load(run / "config.json")  # resume with the saved settings
+    saved = run / "config.json"
+    resuming = args.resume and saved.is_file()
+    if resuming and args.genotype is None:
+        config = TrainConfig.load(saved)  # resume with the saved settings
+        if args.steps is not None and args.steps != config.steps:
+            config = dataclasses.replace(config, steps=args.steps)  # a new total
     else:
         if args.genotype is None or args.data is None:
             raise FalsrError("--genotype and --data are required (unless --resume of a run)")
         genotype, _ = resolve_genotype(args.genotype)
+        steps = args.steps  # not given: the resumed run's total, else the default
+        if steps is None:
+            steps = TrainConfig.load(saved).steps if resuming else DEFAULT_TRAIN_STEPS
         config = TrainConfig(
             genotype=genotype.to_string(), data=args.data.split(","), scale=args.scale,
-            steps=args.steps, batch=args.batch, patch=args.patch, lr=args.lr,
+            steps=steps, batch=args.batch, patch=args.patch, lr=args.lr,
             lr_min=args.lr_min, schedule=args.schedule, warmup=args.warmup,
             in_channels=3 if args.rgb else 1, val=args.val, val_every=args.val_every,
             checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
             dtype="bfloat16" if args.dtype in ("bf16", "bfloat16") else "float32",
         )
     result = train_run(config, run, resume=args.resume, progress=not args.no_progress,
-                       device=args.device, threads=args.threads or None)
+                       device=args.device, threads=args.threads or None,
+                       notify=lambda note: print(f"falsr: note: {note}", file=sys.stderr))
     summary = {"run": str(result.run_dir), "weights": str(result.weights),
                "steps": result.steps, "loss": result.last_loss, "val_psnr": result.val_psnr}
     print(json.dumps(summary))
@@ -44,6 +57,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if not args.onnx:
         raise FalsrError("say what to export: --onnx OUT.onnx")
+    sources = [Path(p) for p in (args.model, args.weights, args.check_image) if p]
+    check_output_path(Path(args.onnx), sources, force=args.force)
     model = load_model(args.model, weights=args.weights)
     if args.check_image:  # read first: a bad image fails before anything is written
         x, what = _network_input(args.check_image, model.in_channels), args.check_image
@@ -81,7 +96,11 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--data", help="HR image folder(s), comma-separated (DIR or DIR/HR)")
     tr.add_argument("--out", required=True, help="run folder (config, metrics, checkpoints)")
     tr.add_argument("--scale", type=int, default=2)
-    tr.add_argument("--steps", type=int, default=10000)
+    tr.add_argument("--steps", type=int, default=None,
+                    help=f"optimiser steps in all (default {DEFAULT_TRAIN_STEPS}); with --resume, "
+                    "a new total continues the run to it, and a cosine/step schedule is then "
+                    "recomputed for the new total (the remaining steps' learning rate changes, "
+                    "so the weights differ from a run started with that total)")
     tr.add_argument("--batch", type=int, default=16, help="global batch (split over ranks)")
     tr.add_argument("--patch", type=int, default=48, help="LR patch side (HR = patch*scale)")
     tr.add_argument("--lr", type=float, default=1e-3)
@@ -115,4 +134,5 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
                     help="check on this image (as the network sees it) instead of random data")
     ex.add_argument("--no-check", action="store_true",
                     help="skip the onnxruntime-vs-PyTorch check (1e-4 max abs)")
+    ex.add_argument("--force", action="store_true", help="overwrite an existing output file")
     ex.set_defaults(func=_cmd_export)

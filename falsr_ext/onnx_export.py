@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from falsr_ext.errors import FalsrError
+from falsr_ext.files import atomic_path
 from falsr_ext.models.falsr_net import FalsrNet
 
 
@@ -61,17 +62,15 @@ def export_onnx(model: FalsrNet, path: str | os.PathLike[str], opset: int = 18) 
     x = torch.rand(1, model.in_channels, 32, 32)
     dims = {0: torch.export.Dim("batch", max=1024), 2: torch.export.Dim("height", min=4),
             3: torch.export.Dim("width", min=4)}
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        with _quiet_exporter():
+        with _quiet_exporter(), atomic_path(path) as tmp:  # never a partial .onnx
             program = torch.onnx.export(net, (x,), dynamo=True, verbose=False, input_names=["x"],
                                         output_names=["y"], dynamic_shapes={"x": dims},
                                         opset_version=opset)
             program.save(str(tmp))
     except Exception as exc:  # the exporter raises many types; report them as one
         raise ExportError(f"ONNX export of {model.genotype.name or 'the model'} failed: "
-                          f"{exc}") from exc
-    tmp.replace(path)
+                          f"{' '.join(str(exc).split())[:300]}") from exc
     return path
 
 

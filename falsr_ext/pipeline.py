@@ -30,6 +30,9 @@ def run_network(model: FalsrNet, planes: np.ndarray, dtype: torch.dtype = torch.
     ExtensionError if the extension was built without them). ``engine=False`` (or a
     model on another device) runs the ``nn.Module`` instead, bf16 under
     ``torch.autocast`` (PyTorch's plain bf16).
+
+    Thread-safe: threads sharing one model share its compiled engine, and each running
+    call gets its own buffers, so results are bit for bit the single-threaded ones.
     """
     if dtype not in (torch.float32, torch.bfloat16):
         raise ValueError(f"run_network: dtype must be float32 or bfloat16, got {dtype}")

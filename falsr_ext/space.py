@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,19 @@ FEATURE_CHANNELS = 32  # F and the fusion conv output (fixed frame)
 IB_EXPANSION = 2
 GROUPS = {"conv": 1, "ib": 1, "g2": 2, "g4": 4}
 JSON_FORMAT = "falsr-genotype/1"
+# Sanity limits on what a user can hand us. FALSR has 7 cells; 64 is far beyond any
+# useful network yet keeps the widest concat (32 + 63 * 64 channels) ~10 MB of weights.
+MAX_CELLS = 64
+# The largest valid genotype (64 cells, every input listed) is 40 KB as indented JSON.
+MAX_SPEC_CHARS = 64 * 1024
+# A genotype's JSON nests 4 deep (object, cells list, cell, inputs list); json.loads
+# recurses per level, so deeper input is refused before it can raise RecursionError.
+MAX_JSON_DEPTH = 32
+# How much of a user's text an error message quotes (messages stay one short line).
+QUOTE_CHARS = 80
+# Numbers in the compact form: ASCII digits only (str.isdigit() also takes '²', which
+# int() rejects, and '٣'), at most 9 of them (int() refuses over 4300).
+_UINT = re.compile(r"[0-9]{1,9}")
 
 # Names used by the official graphs for each of our block types.
 OFFICIAL_BLOCK_NAMES = {
@@ -43,6 +58,60 @@ OFFICIAL_BLOCK_NAMES = {
     "g2": "groupConG2",
     "g4": "groupConG4",
 }
+
+
+def quote_spec(value: Any, limit: int = QUOTE_CHARS) -> str:
+    """``repr(value)`` on one line, cut to about ``limit`` characters with an ellipsis.
+
+    For error messages that echo what the user gave (a genotype, a path, a JSON value):
+    ``repr`` escapes newlines and control characters, so the message stays one line.
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: max(limit - 1, 1)]}… ({len(str(value)):,} chars)"
+
+
+def shown(text: str, limit: int = QUOTE_CHARS) -> str:
+    """``text`` as is when it is short and printable (a path, a zoo name), else
+    :func:`quote_spec` of it: what an error message names the user's input by."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    return quote_spec(text, limit)
+
+
+def check_spec_size(text: str, what: str = "genotype") -> None:
+    """Refuse a specification longer than :data:`MAX_SPEC_CHARS` with one clear line."""
+    if len(text) > MAX_SPEC_CHARS:
+        raise GenotypeError(
+            f"{what}: {len(text):,} characters is over the limit of {MAX_SPEC_CHARS:,} "
+            f"(a genotype is at most a few KB): {quote_spec(text, 40)}")
+
+
+def json_depth_ok(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the brackets of JSON ``text`` nest at most ``limit`` deep (strings skipped).
+
+    A linear scan, no parsing: run before :func:`json.loads`, which recurses per level.
+    """
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
 
 
 def node_name(node: int) -> str:
@@ -54,9 +123,10 @@ def parse_node(name: str, where: str) -> int:
     """Inverse of :func:`node_name`; ``where`` names the field for the error message."""
     if name == "F":
         return 0
-    if len(name) > 1 and name[0] == "c" and name[1:].isdigit():
+    if name[:1] == "c" and _UINT.fullmatch(name, 1):
         return int(name[1:]) + 1
-    raise GenotypeError(f"{where}: bad input node {name!r} (expected 'F' or 'c<index>')")
+    raise GenotypeError(
+        f"{where}: bad input node {quote_spec(name)} (expected 'F' or 'c<index>')")
 
 
 @dataclass(frozen=True)
@@ -110,6 +180,11 @@ class Genotype:
         """Check every field against the search space; return self or raise GenotypeError."""
         if not self.cells:
             raise GenotypeError("cells: a genotype needs at least one cell")
+        if len(self.cells) > MAX_CELLS:
+            raise GenotypeError(
+                f"cells: {len(self.cells)} cells is over the limit of {MAX_CELLS}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise GenotypeError(f"name: expected a string, got {quote_spec(self.name)}")
         for i, cell in enumerate(self.cells):
             where = f"cells[{i}]"
             _check_choice(f"{where}.block", cell.block, BLOCK_TYPES)
@@ -117,7 +192,8 @@ class Genotype:
             _check_choice(f"{where}.filters", cell.filters, FILTERS)
             _check_choice(f"{where}.blocks", cell.blocks, BLOCKS)
             if not isinstance(cell.skip, bool):
-                raise GenotypeError(f"{where}.skip: expected a bool, got {cell.skip!r}")
+                raise GenotypeError(
+                    f"{where}.skip: expected a bool, got {quote_spec(cell.skip)}")
             _check_nodes(f"{where}.inputs", cell.inputs, limit=i + 1)
             in_ch = self.node_channels(cell.inputs)
             g = cell.groups
@@ -176,15 +252,17 @@ class Genotype:
         """
         if not isinstance(text, str) or not text.strip():
             raise GenotypeError("genotype string: empty")
+        check_spec_size(text, "genotype string")
         tokens = [t.strip() for t in text.strip().split("/")]
         if not tokens[-1].startswith("fuse"):
             raise GenotypeError(
-                f"genotype string: last part must be 'fuse@<nodes>', got {tokens[-1]!r}"
+                f"genotype string: last part must be 'fuse@<nodes>', got "
+                f"{quote_spec(tokens[-1])}"
             )
         cells = tuple(_parse_cell(tok, i) for i, tok in enumerate(tokens[:-1]))
         fuse = tokens[-1]
         if not fuse.startswith("fuse@"):
-            raise GenotypeError(f"fusion: expected 'fuse@<nodes>', got {fuse!r}")
+            raise GenotypeError(f"fusion: expected 'fuse@<nodes>', got {quote_spec(fuse)}")
         fusion = _parse_nodes(fuse[len("fuse@"):], "fusion")
         return cls(cells=cells, fusion=fusion, name=name).validate()
 
@@ -221,7 +299,7 @@ class Genotype:
             raise GenotypeError(f"genotype JSON: expected an object, got {type(data).__name__}")
         fmt = data.get("format", JSON_FORMAT)
         if fmt != JSON_FORMAT:
-            raise GenotypeError(f"format: unsupported genotype format {fmt!r}")
+            raise GenotypeError(f"format: unsupported genotype format {quote_spec(fmt)}")
         raw_cells = data.get("cells")
         if not isinstance(raw_cells, list):
             raise GenotypeError("cells: expected a list of cell objects")
@@ -229,13 +307,14 @@ class Genotype:
         for i, raw in enumerate(raw_cells):
             where = f"cells[{i}]"
             if not isinstance(raw, dict):
-                raise GenotypeError(f"{where}: expected an object, got {raw!r}")
+                raise GenotypeError(f"{where}: expected an object, got {quote_spec(raw)}")
             missing = {"block", "kernel", "filters", "blocks", "skip"} - raw.keys()
             if missing:
                 raise GenotypeError(f"{where}: missing field(s) {sorted(missing)}")
             inputs = raw.get("inputs") or [node_name(i)]
             if not isinstance(inputs, list):
-                raise GenotypeError(f"{where}.inputs: expected a list, got {inputs!r}")
+                raise GenotypeError(
+                    f"{where}.inputs: expected a list, got {quote_spec(inputs)}")
             cells.append(
                 Cell(
                     block=raw["block"],
@@ -258,10 +337,18 @@ class Genotype:
     @classmethod
     def from_json(cls, text: str) -> Genotype:
         """Parse JSON text written by :meth:`to_json`."""
+        check_spec_size(text, "genotype JSON")
+        if not json_depth_ok(text):
+            raise GenotypeError(
+                f"genotype JSON: nested more than {MAX_JSON_DEPTH} levels deep "
+                f"(a genotype needs 4): {quote_spec(text, 40)}")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise GenotypeError(f"genotype JSON: {exc}") from None
+        except (RecursionError, ValueError) as exc:  # a scan-proof nesting, huge number
+            why = " ".join(str(exc).split())[:120] or type(exc).__name__
+            raise GenotypeError(f"genotype JSON: unreadable ({why})") from None
         return cls.from_dict(data)
 
     def digest(self) -> str:
@@ -277,6 +364,7 @@ def parse_genotype(spec: str | Genotype | dict[str, Any]) -> Genotype:
         return Genotype.from_dict(spec)
     if not isinstance(spec, str):
         raise GenotypeError(f"genotype: cannot interpret a {type(spec).__name__}")
+    check_spec_size(spec)
     text = spec.strip()
     if text.startswith("{"):
         return Genotype.from_json(text)
@@ -290,19 +378,27 @@ def parse_genotype(spec: str | Genotype | dict[str, Any]) -> Genotype:
 
 # ------------------------------------------------------------------------- helpers
 def _check_choice(where: str, value: Any, choices: tuple[Any, ...]) -> None:
-    if isinstance(value, bool) or value not in choices:
-        raise GenotypeError(f"{where}: {value!r} is not in the search space {list(choices)}")
+    # The type check keeps JSON's 3.0 or true from passing as 3 or 1 (3.0 == 3); its
+    # wording matches the counter's for the same mistake.
+    text = isinstance(choices[0], str)
+    if isinstance(value, bool) or not isinstance(value, str if text else numbers.Integral):
+        raise GenotypeError(f"{where}: expected {'a string' if text else 'an int64'}, got "
+                            f"{quote_spec(value)} ({type(value).__name__})")
+    if value not in choices:
+        raise GenotypeError(
+            f"{where}: {quote_spec(value)} is not in the search space {list(choices)}")
 
 
 def _check_nodes(where: str, nodes: tuple[int, ...], limit: int) -> None:
     if not nodes:
         raise GenotypeError(f"{where}: must list at least one node")
-    if list(nodes) != sorted(set(nodes)):
-        raise GenotypeError(f"{where}: nodes must be unique and in order, got {list(nodes)}")
     for n in nodes:
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < limit:
-            allowed = ", ".join(node_name(k) for k in range(limit))
-            raise GenotypeError(f"{where}: node {n!r} is not one of {allowed}")
+            allowed = "F" if limit == 1 else f"F, c0 .. c{limit - 2}"
+            raise GenotypeError(f"{where}: node {quote_spec(n)} is not one of {allowed}")
+    if list(nodes) != sorted(set(nodes)):
+        raise GenotypeError(
+            f"{where}: nodes must be unique and in order, got {quote_spec(list(nodes))}")
 
 
 def _nodes_str(nodes: tuple[int, ...]) -> str:
@@ -311,14 +407,15 @@ def _nodes_str(nodes: tuple[int, ...]) -> str:
 
 def _canonical_nodes(nodes: list[int], where: str) -> tuple[int, ...]:
     if len(set(nodes)) != len(nodes):
-        raise GenotypeError(f"{where}: repeated node in {[node_name(n) for n in nodes]}")
+        names = [node_name(n) for n in nodes]
+        raise GenotypeError(f"{where}: repeated node in {quote_spec(names)}")
     return tuple(sorted(nodes))
 
 
 def _parse_nodes(text: str, where: str) -> tuple[int, ...]:
     names = [t for t in text.split("+") if t]
     if not names:
-        raise GenotypeError(f"{where}: no input nodes in {text!r}")
+        raise GenotypeError(f"{where}: no input nodes in {quote_spec(text)}")
     return _canonical_nodes([parse_node(n, where) for n in names], where)
 
 
@@ -328,16 +425,19 @@ def _parse_cell(token: str, index: int) -> Cell:
     parts = micro.split("-")
     if len(parts) != 5:
         raise GenotypeError(
-            f"{where}: expected '<block>-k<k>-f<f>-b<b>-<skip|noskip>', got {micro!r}"
+            f"{where}: expected '<block>-k<k>-f<f>-b<b>-<skip|noskip>', got "
+            f"{quote_spec(micro)}"
         )
     block, k, f, b, flag = parts
     values = []
     for prefix, text, field_name in (("k", k, "kernel"), ("f", f, "filters"), ("b", b, "blocks")):
-        if not (text.startswith(prefix) and text[1:].isdigit()):
-            raise GenotypeError(f"{where}.{field_name}: expected '{prefix}<int>', got {text!r}")
+        if not (text.startswith(prefix) and _UINT.fullmatch(text, 1)):
+            raise GenotypeError(
+                f"{where}.{field_name}: expected '{prefix}<int>', got {quote_spec(text)}")
         values.append(int(text[1:]))
     if flag not in ("skip", "noskip"):
-        raise GenotypeError(f"{where}.skip: expected 'skip' or 'noskip', got {flag!r}")
+        raise GenotypeError(
+            f"{where}.skip: expected 'skip' or 'noskip', got {quote_spec(flag)}")
     inputs = _parse_nodes(wiring, f"{where}.inputs") if wiring else (index,)
     return Cell(block, values[0], values[1], values[2], flag == "skip", inputs)
 

@@ -66,7 +66,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_one_file_to_a_file(tmp_path: Path, model: Path, images: Path) -> None:
     out = tmp_path / "sr.png"
     proc = run_cli(str(images / "rgb.png"), "-o", str(out), "--model", str(model),
-                   "--tile", "4", "--threads", "1")
+                   "--tile", "16", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     lr = read_image(images / "rgb.png")
     sr = read_image(out)

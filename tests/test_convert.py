@@ -295,3 +295,42 @@ def test_tampered_graphs_rejected(shared: Path, tmp_path: Path) -> None:
     assert attr_n[0] in patched
     write(nodes[:fusion] + [patched.replace(*attr_n)] + nodes[fusion + 1:])
     _assert_convert_error(path, "fusion.weight")
+
+
+def test_convert_writes_atomically(shared: Path, tmp_path: Path, monkeypatch) -> None:
+    """convert_pb's output appears whole or not at all; concurrent runs never collide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import safetensors.torch
+
+    from falsr_ext.errors import FalsrError
+
+    pb, out = _pb(shared, "FALSR-C"), tmp_path / "c.safetensors"
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: convert_pb(pb, out), range(2)))
+    assert load_weights(out).genotype == ZOO_GENOTYPES["FALSR-C"]
+    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]
+    before = out.read_bytes()
+
+    def interrupted(tensors, filename, metadata=None) -> None:  # noqa: ANN001
+        Path(filename).write_bytes(before[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        convert_pb(pb, out)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]
+    monkeypatch.undo()
+    with pytest.raises(FalsrError) as info:
+        convert_pb(pb, tmp_path)  # a folder is not a file name
+    assert "\n" not in str(info.value) and str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["a" * 5000, "x\0y.pb"])
+def test_impossible_file_names(name: str) -> None:
+    """Names no file can have (too long, NUL byte) are a ConvertError, not an OSError."""
+    with pytest.raises(ConvertError) as info:
+        import_pb(name)
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 200 and "cannot read" in message, message

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import random
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from falsr_ext.errors import WeightsError
+from falsr_ext.errors import FalsrError, WeightsError
 from falsr_ext.models import build_model, load_model, load_weights, save_weights
 from falsr_ext.models.layers import depth_to_space
+from falsr_ext.models.loading import resolve_genotype
 from falsr_ext.models.zoo import ZOO_GENOTYPES
-from falsr_ext.space import Genotype, sample_genotype
+from falsr_ext.space import MAX_SPEC_CHARS, Genotype, sample_genotype
 
 EXPECTED_PARAMS = {"FALSR-A": 1_021_401, "FALSR-B": 324_745, "FALSR-C": 426_569}
 
@@ -105,3 +111,144 @@ def test_weights_errors(tmp_path, monkeypatch) -> None:
         load_weights(junk)
     with pytest.raises(WeightsError, match="not bundled"):
         load_model("FALSR-A")
+
+
+# -------------------------------------------- hostile specs and files (issue 13)
+def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and len(text) < 600, text
+    return text
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ("a" * 5000, "neither a weights file nor a zoo model"),  # was OSError: name too long
+        ("x\0y", "neither a weights file"),  # was ValueError: embedded null byte
+        ("c" * 70000, "over the limit"),
+        (json.dumps({"cells": [{"block": "conv"}] * 40}, indent=2), "a genotype has no weights"),
+        ("{bad json\n" * 40, "a genotype has no weights"),
+        ("conv-k3-f16-b1-skip@F/fuse@c0", "a genotype has no weights"),
+    ],
+)
+def test_load_model_hostile_specs(spec: str, needle: str) -> None:
+    with pytest.raises(FalsrError) as info:
+        load_model(spec)
+    assert needle in _one_line(info)
+
+
+def test_resolve_genotype_hostile_specs_and_files(tmp_path) -> None:
+    with pytest.raises(FalsrError) as info:
+        resolve_genotype("a" * 5000)
+    assert "fuse@" in _one_line(info)
+    text = ZOO_GENOTYPES["FALSR-B"].to_json(indent=2)
+    (tmp_path / "b.json").write_text(text)
+    assert resolve_genotype(tmp_path / "b.json") == (ZOO_GENOTYPES["FALSR-B"], None)
+    (tmp_path / "bad.txt").write_text("conv-k5-f16-b1-skip@F/fuse@c0")
+    with pytest.raises(FalsrError) as info:
+        resolve_genotype(tmp_path / "bad.txt")
+    assert _one_line(info).startswith(f"{tmp_path / 'bad.txt'}: cells[0].kernel")
+    (tmp_path / "big.json").write_text("{" + " " * (MAX_SPEC_CHARS + 1) + "}")
+    with pytest.raises(FalsrError, match="too big for a genotype file"):
+        resolve_genotype(tmp_path / "big.json")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["upscale", "{img}", "-o", "{out}", "--model", "{spec}"],
+        ["eval", "--model", "{spec}", "--data", "{dir}"],
+        ["count", "{spec}"],
+    ],
+)
+def test_cli_bad_json_model_is_one_line(argv: list[str], tmp_path, capsys) -> None:
+    from falsr_ext.cli import main
+    from falsr_ext.data.image_io import write_image
+
+    write_image(tmp_path / "x.png", np.zeros((8, 8, 3), np.uint8))
+    spec = json.dumps({"cells": [{"block": "conv", "kernel": [1] * 30}]}, indent=2)[:-3]
+    subs = {"{img}": str(tmp_path / "x.png"), "{out}": str(tmp_path / "y.png"),
+            "{spec}": spec, "{dir}": str(tmp_path)}
+    assert main([subs.get(a, a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("falsr: error: ") and len(err) < 400, err
+
+
+def _rewrite(path, tensors: dict[str, torch.Tensor], **meta: str) -> None:
+    """Rewrite weights file ``path`` with other tensors and/or metadata."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = {**f.metadata(), **meta}
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def test_state_dict_mismatch_is_one_actionable_line(tmp_path) -> None:
+    path = save_weights(build_model(ZOO_GENOTYPES["FALSR-C"]), tmp_path / "c.safetensors")
+    state = load_weights(path).state_dict()
+    # FALSR-B's genotype over FALSR-C's tensors: missing, unexpected and reshaped keys
+    _rewrite(path, state, genotype=ZOO_GENOTYPES["FALSR-B"].to_string())
+    with pytest.raises(WeightsError) as info:
+        load_weights(path)
+    text = _one_line(info)
+    assert "weights do not match the genotype" in text
+    assert re.search(r"\d+ tensors in the file, \d+ in the model", text), text
+    assert re.search(r"\d+ missing \(cells\.0\.", text), text
+    assert re.search(r"\d+ unexpected \(cells\.", text), text
+    assert re.search(r"\d+ of the wrong shape \(file vs model: \S+ \d+x\d+x\d+x\d+ vs ", text)
+    # one tensor of each kind: the message names exactly it
+    small = build_model(Genotype.from_string("conv-k3-f16-b1-skip@F/fuse@c0"))
+    path = save_weights(small, tmp_path / "s.safetensors")
+    state = dict(small.state_dict())
+    state["extra.weight"] = state.pop("tail.bias")
+    state["fusion.weight"] = state["fusion.weight"][:, :8].contiguous()
+    _rewrite(path, state)
+    with pytest.raises(WeightsError) as info:
+        load_weights(path)
+    text = _one_line(info)
+    assert "1 missing (tail.bias)" in text and "1 unexpected (extra.weight)" in text
+    assert "1 of the wrong shape (file vs model: fusion.weight 32x8x3x3 vs 32x16x3x3)" in text
+
+
+def test_corrupt_tensor_values_are_weights_errors(tmp_path) -> None:
+    small = build_model(Genotype.from_string("conv-k3-f16-b1-skip@F/fuse@c0"))
+    path = save_weights(small, tmp_path / "s.safetensors")
+    for key, value in (("head.bias", torch.full((32,), float("nan"))),
+                       ("head.bias", torch.zeros(32, dtype=torch.int32))):
+        _rewrite(path, {**small.state_dict(), key: value})
+        with pytest.raises(WeightsError) as info:
+            load_weights(path)
+        assert "head.bias" in _one_line(info)
+    _rewrite(path, dict(small.state_dict()), scale="9" * 5000)
+    with pytest.raises(WeightsError, match="bad genotype metadata"):
+        load_weights(path)
+    with pytest.raises(WeightsError, match="bad genotype metadata"):
+        resolve_genotype(path)
+
+
+def test_save_weights_is_atomic(tmp_path, monkeypatch) -> None:
+    from falsr_ext.models import weights as weights_module
+
+    small = build_model(Genotype.from_string("conv-k3-f16-b1-skip@F/fuse@c0"))
+    target = tmp_path / "w.safetensors"
+    # concurrent writers of one path: each write is whole, no temporary file is left
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: save_weights(small, target), range(8)))
+    assert load_weights(target).genotype == small.genotype
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+    # a write that fails midway keeps the old file and leaves nothing behind
+    before = target.read_bytes()
+
+    def broken_save_file(tensors, filename, metadata=None) -> None:  # noqa: ANN001
+        Path(filename).write_bytes(b"half a file")
+        raise OSError(28, "No space left on device")
+
+    import safetensors.torch
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken_save_file)
+    with pytest.raises(WeightsError) as info:
+        weights_module.save_weights(small, target)
+    assert "No space left on device" in _one_line(info)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]

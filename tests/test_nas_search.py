@@ -82,14 +82,53 @@ def test_unreadable_state_is_a_clear_error_and_keeps_the_evaluations(
         tmp_path: Path) -> None:
     import shutil
 
-    out = tmp_path / "run"
+    out, log = tmp_path / "run", tmp_path / "train.log"
     shutil.copytree(fresh_run[0], out)
-    (out / "state.pkl").write_bytes(b"\x80\x04 not a pickle")
+    (out / "state.npz").write_bytes(b"\x80\x04 not a pickle")
     before = (out / "evaluations.jsonl").read_bytes()
     proc = run([*_tiny_args(shared_dir, tiny_val, out), "--resume"], os.environ.copy())
-    assert_one_line_error(proc, "cannot read the search state")
-    assert "pymoo" in proc.stderr and "evaluations.jsonl" in proc.stderr
+    assert_one_line_error(proc, "cannot read the search state", "evaluations.jsonl",
+                          "delete state.npz")
     assert (out / "evaluations.jsonl").read_bytes() == before
+    # the advice works: the search replays from its evaluations, training nothing
+    (out / "state.npz").unlink()
+    proc = run([*_tiny_args(shared_dir, tiny_val, out), "--resume"], env_with_train_log(log))
+    assert proc.returncode == 0, proc.stderr
+    assert read_jsonl(log) == []
+    assert (out / "evaluations.jsonl").read_bytes() == before
+    assert (json.loads((out / "pareto.json").read_text())
+            == json.loads((fresh_run[0] / "pareto.json").read_text()))
+    assert (json.loads((out / "policy.json").read_text())
+            == json.loads((fresh_run[0] / "policy.json").read_text()))
+
+
+def test_a_malformed_evaluation_line_is_skipped_and_re_evaluated(
+        shared_dir: Path, tiny_val: Path, fresh_run: tuple[Path, Path, str],
+        tmp_path: Path) -> None:
+    import shutil
+
+    out, log = tmp_path / "run", tmp_path / "train.log"
+    shutil.copytree(fresh_run[0], out)
+    lines = (out / "evaluations.jsonl").read_text().splitlines()
+    lost = json.loads(lines[1])["hash"]
+    lines[1] = lines[1][:30]  # a middle record cut short
+    (out / "evaluations.jsonl").write_text("\n".join(lines) + "\n")
+    (out / "state.npz").unlink()  # replay the search: it proposes the lost genotype again
+    proc = run([*_tiny_args(shared_dir, tiny_val, out), "--resume"], env_with_train_log(log))
+    assert proc.returncode == 0, proc.stderr
+    warning = [ln for ln in proc.stderr.splitlines() if "malformed" in ln]
+    assert len(warning) == 1 and "line 2 (not JSON" in warning[0]
+    assert "trained again" in warning[0]
+    assert [e["hash"] for e in read_jsonl(log) if e["event"] == "done"] == [lost]
+    same = {e["hash"]: e["psnr"] for e in read_jsonl(fresh_run[0] / "evaluations.jsonl")}
+    again = {}
+    for line in (out / "evaluations.jsonl").read_text().splitlines():
+        if line.endswith("}"):
+            record = json.loads(line)
+            again[record["hash"]] = record["psnr"]
+    assert again == same  # nothing lost: the same evaluations, the same front
+    assert (json.loads((out / "pareto.json").read_text())
+            == json.loads((fresh_run[0] / "pareto.json").read_text()))
 
 
 def test_over_budget_genotypes_are_never_trained(shared_dir: Path, tiny_val: Path,
@@ -150,6 +189,7 @@ def test_kill_and_resume(shared_dir: Path, tiny_val: Path, tmp_path: Path,
     assert proc.returncode == -signal.SIGKILL
     finished = {e["hash"] for e in read_jsonl(out / "evaluations.jsonl")}
     assert not (out / "pareto.json").exists()
+    assert (out / ".falsr.lock").is_file()  # the killed search's lock: stale, taken over
 
     resumed = run([*args, "--resume"], env)
     assert resumed.returncode == 0, resumed.stderr
@@ -163,6 +203,7 @@ def test_kill_and_resume(shared_dir: Path, tiny_val: Path, tmp_path: Path,
     assert all(done[h] == 1 for h in finished), "a finished evaluation was trained again"
     history = json.loads((out / "history.json").read_text())
     assert [h["generation"] for h in history] == [1, 2, 3]
+    assert not (out / ".falsr.lock").exists()
 
     # the interrupted run reaches the same evaluations as an uninterrupted one
     same = {e["hash"]: e["psnr"] for e in read_jsonl(fresh_run[0] / "evaluations.jsonl")}
@@ -182,3 +223,27 @@ def test_search_x2_recipe_smoke(shared_dir: Path, tiny_val: Path, tmp_path: Path
                "1"], os.environ.copy())
     assert bad.returncode == 2 and "--population must be at least 2" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_failed_start_leaves_no_blocking_state(tmp_path: Path) -> None:
+    """A search that fails before its first evaluation (here: a data folder without
+    images) can be started again in the same folder, without --resume."""
+    from training_helpers import make_hr_folder
+
+    (tmp_path / "empty").mkdir()
+    data = make_hr_folder(tmp_path / "hr", count=2)
+    val = make_hr_folder(tmp_path / "val" / "HR", count=2, seed=1).parent
+    out = tmp_path / "run"
+
+    def args(folder: Path) -> list[str]:
+        return [sys.executable, "-m", "falsr_ext.nas.cli", "search", "--data", str(folder),
+                "--val", str(val), "--out", str(out), "--population", "2", "--generations",
+                "1", "--train-steps", "2", "--batch", "2", "--patch", "8"]
+
+    env = {**os.environ, "FALSR_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    failed = run(args(tmp_path / "empty"), env)
+    assert_one_line_error(failed, "no images")
+    assert not (out / "state.npz").exists() and not read_jsonl(out / "evaluations.jsonl")
+    again = run(args(data), env)
+    assert again.returncode == 0, again.stderr
+    assert "gen 1/1" in again.stdout and (out / "pareto.json").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,17 @@ from hypothesis import strategies as st
 
 from falsr_ext.errors import GenotypeError
 from falsr_ext.models.zoo import ZOO_GENOTYPES
-from falsr_ext.space import Genotype, parse_genotype, sample_genotype
+from falsr_ext.space import (
+    MAX_CELLS,
+    MAX_JSON_DEPTH,
+    MAX_SPEC_CHARS,
+    Genotype,
+    json_depth_ok,
+    parse_genotype,
+    quote_spec,
+    sample_genotype,
+    shown,
+)
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
@@ -99,3 +110,88 @@ def test_json_errors_name_the_field() -> None:
         Genotype.from_dict({"format": "other/9", "cells": [], "fusion": []})
     with pytest.raises(GenotypeError, match="genotype JSON"):
         Genotype.from_json("{not json")
+
+
+# ------------------------------------------------- hostile specifications (issue 13)
+def _one_line_error(fn: Callable[..., object], *args: object) -> str:
+    """The GenotypeError of ``fn(*args)``, checked to be one short line."""
+    with pytest.raises(GenotypeError) as info:
+        fn(*args)
+    text = str(info.value)
+    assert "\n" not in text and len(text) < 400, text
+    return text
+
+
+def test_long_spec_is_one_short_line() -> None:
+    text = _one_line_error(parse_genotype, "a" * 5000)
+    assert "fuse@" in text and "5,000 chars" in text
+    text = _one_line_error(parse_genotype, "conv-k3-f16-b1-skip@F/" * 4000 + "fuse@c0")
+    assert f"limit of {MAX_SPEC_CHARS:,}" in text
+    _one_line_error(Genotype.from_json, "[" * (MAX_SPEC_CHARS + 1))
+
+
+def test_deep_json_is_refused_before_parsing() -> None:
+    text = _one_line_error(parse_genotype, '{"cells":' + "[" * 30000)
+    assert f"nested more than {MAX_JSON_DEPTH}" in text
+    assert json_depth_ok('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\"[[[[[["}', limit=2)
+    assert not json_depth_ok("[[[]]]", limit=2)
+    # brackets inside strings do not count, so a deep-looking name is just a bad name
+    data = ZOO_GENOTYPES["FALSR-B"].to_dict()
+    data["name"] = "[" * 100
+    assert Genotype.from_json(json.dumps(data)).name == "[" * 100
+
+
+def test_messages_quote_user_text_on_one_line() -> None:
+    pretty = json.dumps({"cells": [{"block": "conv\nx" * 30}], "fusion": ["c0"]}, indent=2)
+    text = _one_line_error(parse_genotype, pretty)
+    assert "cells[0]" in text
+    assert quote_spec("a\nb") == "'a\\nb'"
+    assert quote_spec("x" * 500).endswith("(500 chars)") and len(quote_spec("x" * 500)) < 100
+    assert shown("FALSR-A") == "FALSR-A" and shown("a\nb") == "'a\\nb'"
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [(3.0, "kernel"), (True, "kernel"), ("3", "kernel"), (16.0, "filters"), (1, "block")],
+)
+def test_json_fields_need_their_exact_type(value: object, field: str) -> None:
+    data = ZOO_GENOTYPES["FALSR-C"].to_dict()
+    data["cells"][0][field] = value
+    _one_line_error(Genotype.from_dict, data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "conv-k\u00b3-f16-b1-skip@F/fuse@c0",  # superscript: isdigit() but not int()
+        "conv-k3-f16-b1-skip@c\u0663/fuse@c0",  # Arabic-Indic digit
+        "conv-k3-f16-b1-skip@F/fuse@c" + "9" * 5000,  # beyond int()'s 4300 digits
+        "conv-k" + "3" * 5000 + "-f16-b1-skip@F/fuse@c0",
+    ],
+)
+def test_odd_numbers_are_genotype_errors(text: str) -> None:
+    _one_line_error(Genotype.from_string, text)
+
+
+def test_cell_and_name_limits() -> None:
+    many = "/".join(["conv-k1-f16-b1-skip"] * (MAX_CELLS + 1)) + "/fuse@c0"
+    assert f"limit of {MAX_CELLS}" in _one_line_error(Genotype.from_string, many)
+    data = ZOO_GENOTYPES["FALSR-C"].to_dict()
+    data["name"] = ["not", "a", "string"]
+    assert "name" in _one_line_error(Genotype.from_dict, data)
+    huge_int = json.dumps(data).replace('"kernel": 1', '"kernel": 1' + "0" * 5000, 1)
+    assert "unreadable" in _one_line_error(Genotype.from_json, huge_int)
+
+
+@pytest.mark.parametrize("command", ["genotype", "count"])
+@pytest.mark.parametrize(
+    "spec", ["a" * 5000, "b" * 70000, '{"cells":' + "[" * 30000, "{\n" * 60 + "}"]
+)
+def test_cli_hostile_specs_give_one_error_line(
+    command: str, spec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from falsr_ext.cli import main
+
+    assert main([command, "--", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("falsr: error: ") and len(err) < 400, err

@@ -142,7 +142,7 @@ def test_resume_reaches_the_uninterrupted_weights(tmp_path):
 
     with pytest.raises(Stop):
         train_run(config, part, progress=False, threads=1, on_step=stop_at_7)
-    assert torch.load(part / "checkpoint.pt", weights_only=False)["step"] == 6
+    assert torch.load(part / "checkpoint.pt", weights_only=True)["step"] == 6
     assert not (part / "model.safetensors").exists()
     with pytest.raises(TrainConfigError, match="resume"):
         train_run(config, part, progress=False, threads=1)

@@ -305,3 +305,45 @@ def test_run_network_recompiles_when_the_weights_change(small: torch.nn.Module) 
     finally:
         with torch.no_grad():
             small.tail.bias.sub_(0.25)
+
+
+# --- inputs that once went wrong silently or with a raw error (issue 13, item 6) -------
+
+
+def test_an_array_that_fits_hwc_and_chw_is_not_guessed(small: torch.nn.Module) -> None:
+    arr = np.random.default_rng(0).integers(1, 256, (3, 40, 3), dtype=np.uint8)
+    with pytest.raises(ImageError, match=r"\(3, 40, 3\) is ambiguous.*layout='HWC'"):
+        upscale(arr, small)  # once silently read as 3x40 RGB
+    hwc = upscale(arr, small, layout="HWC")
+    assert hwc.shape == (6, 80, 3)
+    chw = upscale(arr, small, layout="CHW")
+    assert chw.shape == (3, 80, 6)
+    assert np.array_equal(chw, upscale(np.ascontiguousarray(arr.transpose(1, 2, 0)),
+                                       small).transpose(2, 0, 1))
+
+
+def test_a_chw_array_gets_the_fix_named(small: torch.nn.Module) -> None:
+    arr = np.random.default_rng(0).integers(1, 256, (3, 20, 30), dtype=np.uint8)
+    with pytest.raises(ImageError, match=r"got shape \(3, 20, 30\).*layout='CHW'"):
+        upscale(arr, small)
+    assert upscale(arr, small, layout="CHW").shape == (3, 40, 60)
+    with pytest.raises(ValueError, match="layout"):
+        upscale(torch.from_numpy(arr), small, layout="CHW")
+
+
+def test_a_meta_tensor_is_one_clear_error(small: torch.nn.Module) -> None:
+    with pytest.raises(ImageError, match="meta device"):  # was NotImplementedError
+        upscale(torch.empty(3, 8, 8, device="meta"), small)
+
+
+def test_an_hwc_tensor_error_quotes_its_own_shape(small: torch.nn.Module) -> None:
+    with pytest.raises(ImageError, match=r"got shape \[20, 30, 3\].*permute\(2, 0, 1\)"):
+        upscale(torch.rand(20, 30, 3), small)
+
+
+@pytest.mark.parametrize("scale", ["2", 2.0, True, 0, None])
+def test_a_scale_that_is_not_a_positive_int_is_named(small: torch.nn.Module,
+                                                     scale: object) -> None:
+    with pytest.raises(ValueError, match=f"scale must be a positive integer, got {scale!r}"):
+        upscale(np.full((4, 4), 9, np.uint8), small, scale=scale)  # '2': "x2, not x2"
+    assert upscale(np.full((4, 4), 9, np.uint8), small, scale=np.int64(2)).shape == (8, 8)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from falsr_ext.convert.protobuf_wire import WireError
 from falsr_ext.errors import ConvertError, GenotypeError
 from falsr_ext.models.falsr_net import FalsrNet, build_model
 from falsr_ext.models.weights import save_weights
-from falsr_ext.space import OFFICIAL_BLOCK_NAMES, Cell, Genotype
+from falsr_ext.space import OFFICIAL_BLOCK_NAMES, Cell, Genotype, shown
 
 PREFIX = "test_sr_evaluator_i1_b0_g"
 INPUT_Y = "input_image_evaluate_y"
@@ -77,11 +78,12 @@ def import_pb(path: str | Path) -> tuple[Genotype, dict[str, torch.Tensor]]:
         graph = parse_graphdef(data)
     except WireError as exc:
         hint = "; truncated file?" if "past the end" in str(exc) or "truncated" in str(exc) else ""
-        raise ConvertError(f"{path}: not a valid TensorFlow GraphDef ({exc}{hint})") from None
+        raise ConvertError(
+            f"{shown(str(path))}: not a valid TensorFlow GraphDef ({exc}{hint})") from None
     try:
         genotype, weights = _Importer(graph, path.stem).run()
     except _Mismatch as exc:
-        raise ConvertError(f"{path}: not an official FALSR graph ({exc})") from None
+        raise ConvertError(f"{shown(str(path))}: not an official FALSR graph ({exc})") from None
     return genotype, weights
 
 
@@ -105,14 +107,20 @@ def convert_pb(pb_path: str | Path, out_path: str | Path) -> Path:
 
 
 def _read(path: Path) -> bytes:
-    if not path.exists():
-        raise ConvertError(f"{path}: no such file")
-    if not path.is_file():
-        raise ConvertError(f"{path}: not a regular file")
+    name = shown(str(path))
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConvertError(f"{name}: no such file") from None
+    except (OSError, ValueError) as exc:  # a name no file can have: too long, NUL byte
+        why = getattr(exc, "strerror", None) or exc
+        raise ConvertError(f"{name}: cannot read ({why})") from None
+    if not stat.S_ISREG(mode):
+        raise ConvertError(f"{name}: not a regular file")
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ConvertError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise ConvertError(f"{name}: cannot read ({exc.strerror or exc})") from None
 
 
 # ----------------------------------------------------------------------- importer

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import stat
+import struct
+import threading
+import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from falsr_ext.data import _png16
 from falsr_ext.errors import ImageError
+from falsr_ext.files import atomic_path
 
 PathLike = str | os.PathLike[str]
+
+# Pixel-count limit of every image read, whatever its format and bit depth, checked from
+# the header before any pixel is decoded: Pillow's own decompression-bomb limit
+# (89,478,485 px, about 9459 x 9459). ``read_image(max_pixels=None)`` lifts it.
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+# Bigger files are not read at all (a 16-bit RGBA PNG of DEFAULT_MAX_PIXELS stored raw is
+# about 716 MB; formats compress, so 2 GiB leaves room without reading a disk image).
+MAX_FILE_BYTES = 2 * 2**30
+
+
+class ImageNote(UserWarning):
+    """Something a reader of an image should know (e.g. only one frame of an animation
+    was used); the command line prints it as one ``falsr: note:`` line."""
 
 # Pillow modes converted before reading the pixels, to one of L, LA, RGB, RGBA.
 _CONVERT = {
@@ -61,47 +81,203 @@ def _pil_to_array(img: Image.Image, path: Path) -> np.ndarray:
     raise ImageError(f"{path}: unsupported image mode {img.mode!r}")
 
 
-def read_image(path: PathLike) -> np.ndarray:
+def read_image(path: PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               frame: int | None = None) -> np.ndarray:
     """Read an image file as an HxWxC array, C in (1, 3, 4), uint8 or uint16.
 
     Bit depth is preserved: 16-bit PNGs (grey, grey+alpha, RGB, RGBA) give uint16.
     Palette images become RGB (RGBA when they carry transparency); grey+alpha becomes
-    RGBA. Raises :class:`ImageError` naming ``path`` for a missing, empty, corrupt,
-    truncated or non-image file.
+    RGBA. The EXIF orientation is applied (a phone photo comes out upright).
+
+    Args:
+        path: a regular file (FIFOs, devices and sockets are refused, never read).
+        max_pixels: the largest width x height accepted, checked from the header before
+            any pixel is decoded, for every format and bit depth (a decompression-bomb
+            guard); ``None`` for no limit.
+        frame: which frame of a multi-frame file (GIF, APNG, TIFF, WebP) to read;
+            ``None`` reads the first and, when there are more, warns with
+            :class:`ImageNote` that the others were not used.
+
+    Raises :class:`ImageError` naming ``path`` for a missing, empty, corrupt, truncated,
+    oversized or non-image file, or a frame it does not have.
     """
     p = Path(path)
+    if max_pixels is not None and (int(max_pixels) != max_pixels or max_pixels < 1):
+        raise ValueError(f"max_pixels must be a positive integer or None, got {max_pixels!r}")
+    if frame is not None and (int(frame) != frame or frame < 0):
+        raise ValueError(f"frame must be a non-negative integer or None, got {frame!r}")
+    data = _read_regular_file(p)
+    caught: list[warnings.WarningMessage] = []
     try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise ImageError(f"{p}: is a directory, not an image file") from None
-    except OSError as exc:
-        raise ImageError(f"{p}: cannot read ({_one_line(exc)})") from exc
-    if not data:
-        raise ImageError(f"{p}: empty file (0 bytes)")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return _decode(p, data, max_pixels, frame)
+    finally:  # outside the recording: the notes reach the caller (or the CLI's printer)
+        _pass_on_notes(p, caught)
+
+
+def _decode(p: Path, data: bytes, max_pixels: int | None, frame: int | None) -> np.ndarray:
+    """The pixels of an image file's bytes (see :func:`read_image`)."""
     try:
         if _png16.is_wide_colour_png(data):
-            arr = _png16.decode(data)
+            height, width = _png16.png_size(data)
+            _check_pixels(p, height, width, max_pixels)
+            _check_frame(p, 1, frame)
+            arr = _png16.decode(data, max_pixels=max_pixels)
             return _grey_alpha_to_rgba(arr) if arr.shape[2] == 2 else arr
-        with Image.open(io.BytesIO(data)) as img:
+        with _pillow_limit(max_pixels), Image.open(io.BytesIO(data)) as img:
+            _check_pixels(p, img.height, img.width, max_pixels)
+            frames = getattr(img, "n_frames", 1)
+            _check_frame(p, frames, frame)
+            if frame:
+                img.seek(frame)
             img.load()
-            return _pil_to_array(img, p)
+            return _pil_to_array(_upright(img), p)
     except ImageError:
         raise
     except _png16.PngFormatError as exc:
         raise ImageError(f"{p}: {exc}") from exc
     except UnidentifiedImageError:
         raise ImageError(f"{p}: not a recognised image file") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{p}: over Pillow's decompression-bomb limit of "
+                         f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} px") from None
+    except MemoryError:
+        raise ImageError(f"{p}: not enough memory to decode this image") from None
     except (
         OSError,
         SyntaxError,
         ValueError,
         EOFError,
         zlib.error,
-        Image.DecompressionBombError,
+        # Pillow's decoders raise these on malformed files too (fuzzed GIF, TIFF, PNG)
+        IndexError,
+        KeyError,
+        TypeError,
+        AssertionError,
+        struct.error,
     ) as exc:
         raise ImageError(f"{p}: corrupt or truncated image ({_one_line(exc)})") from exc
+
+
+def _pass_on_notes(p: Path, caught: list[warnings.WarningMessage]) -> None:
+    """Re-issue what decoding warned about as :class:`ImageNote`s, one line each and
+    once per message: Pillow's own warnings (a truncated read, damaged EXIF) say the
+    pixels may be incomplete, which a user should see as one line, not a traceback-like
+    two-line Python warning."""
+    seen: set[str] = set()
+    for w in caught:
+        if issubclass(w.category, Image.DecompressionBombWarning):
+            continue  # our own pixel limit decides, with its own message
+        text = _one_line(w.message) if isinstance(w.message, Warning) else str(w.message)
+        if not issubclass(w.category, ImageNote):
+            text = f"{p}: {text}"
+        if text not in seen:
+            seen.add(text)
+            warnings.warn(ImageNote(text), stacklevel=3)
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "is a directory, not an image file"),
+               (stat.S_ISFIFO, "is a FIFO (named pipe), not a regular file: not read"),
+               (stat.S_ISCHR, "is a character device, not a regular file: not read"),
+               (stat.S_ISBLK, "is a block device, not a regular file: not read"),
+               (stat.S_ISSOCK, "is a socket, not a regular file: not read"))
+
+
+def _read_regular_file(p: Path) -> bytes:
+    """The bytes of ``p`` if it is a regular file of at most MAX_FILE_BYTES.
+
+    The file is opened non-blocking and checked with fstat on the open descriptor, so a
+    FIFO never blocks and /dev/zero is never read, even if the path changes meanwhile.
+    """
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError(f"{p}: no such file") from None
+    except OSError as exc:
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:
+            mode = 0
+        for is_kind, text in _FILE_KINDS:
+            if is_kind(mode):
+                raise ImageError(f"{p}: {text}") from None
+        raise ImageError(f"{p}: cannot read ({_one_line(exc)})") from exc
+    try:
+        info = os.fstat(fd)
+        for is_kind, text in _FILE_KINDS:
+            if is_kind(info.st_mode):
+                raise ImageError(f"{p}: {text}")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{p}: not a regular file: not read")
+        if info.st_size == 0:
+            raise ImageError(f"{p}: empty file (0 bytes)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ImageError(f"{p}: {info.st_size:,} bytes is over the "
+                             f"{MAX_FILE_BYTES:,}-byte limit of an image file")
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # the file object closes it now
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImageError(f"{p}: cannot read ({_one_line(exc)})") from exc
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if not data:
+        raise ImageError(f"{p}: empty file (0 bytes)")
+    return data
+
+
+def _check_pixels(p: Path, height: int, width: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and height * width > max_pixels:
+        raise ImageError(
+            f"{p}: {width}x{height} = {width * height:,} px is over the limit of "
+            f"{max_pixels:,} px (a guard against decompression bombs); raise it with "
+            f"--max-pixels N, or read_image(max_pixels=N) / None for no limit")
+
+
+def _check_frame(p: Path, frames: int, frame: int | None) -> None:
+    if frame is not None and frame >= frames:
+        raise ImageError(f"{p}: has {frames} frame(s); frame {frame} asked for "
+                         f"(frames count from 0)")
+    if frame is None and frames > 1:
+        warnings.warn(ImageNote(f"{p}: has {frames} frames; used the first "
+                                f"(choose another with --frame N)"), stacklevel=3)
+
+
+# Pillow refuses images over twice Image.MAX_IMAGE_PIXELS in Image.open, before our own
+# check could allow them; a read with a higher limit lifts Pillow's for its duration.
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    pillow = Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        # our own check (same or lower limit) decides, with a clearer message
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if pillow is None or (max_pixels is not None and max_pixels <= 2 * pillow):
+            yield
+            return
+        with _PILLOW_LIMIT_LOCK:
+            Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels
+            try:
+                yield
+            finally:
+                Image.MAX_IMAGE_PIXELS = pillow
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` turned as its EXIF orientation tag says (unchanged without one)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's "Corrupt EXIF data" chatter
+            orientation = img.getexif().get(0x0112, 1)  # 0x0112: Orientation
+    except Exception:  # a damaged EXIF block must not make the pixels unreadable
+        return img
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        return ImageOps.exif_transpose(img)
+    return img
 
 
 def _check_writable(arr: np.ndarray, path: Path) -> np.ndarray:
@@ -124,17 +300,23 @@ def write_image(path: PathLike, array: np.ndarray) -> None:
 
     uint8 goes through Pillow (format from the extension); uint16 must go to ``.png``
     and is written by our own encoder, since Pillow cannot write 16-bit colour PNGs.
-    Both round-trip exactly through :func:`read_image`. Raises :class:`ImageError`.
+    Both round-trip exactly through :func:`read_image`. The file is written under a
+    temporary name and renamed, so ``path`` never holds a partial image, even if the
+    process is killed. Raises :class:`ImageError`.
     """
     p = Path(path)
     arr = _check_writable(np.asarray(array), p)
+    fmt = Image.registered_extensions().get(p.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{p}: unknown image file extension {p.suffix!r} (use e.g. .png)")
+    if arr.dtype == np.uint16 and fmt != "PNG":
+        raise ImageError(f"{p}: 16-bit images can only be written as .png")
     try:
-        if arr.dtype == np.uint16:
-            if p.suffix.lower() != ".png":
-                raise ImageError(f"{p}: 16-bit images can only be written as .png")
-            p.write_bytes(_png16.encode(arr))
-        else:
-            Image.fromarray(np.ascontiguousarray(arr)).save(p)
+        with atomic_path(p) as tmp:
+            if arr.dtype == np.uint16:
+                tmp.write_bytes(_png16.encode(arr))
+            else:
+                Image.fromarray(np.ascontiguousarray(arr)).save(tmp, format=fmt)
     except ImageError:
         raise
     except (OSError, ValueError, KeyError) as exc:

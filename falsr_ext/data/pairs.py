@@ -15,6 +15,8 @@ import numpy as np
 
 from falsr_ext.errors import DatasetError
 
+# The SSIM window (11x11): a scored image needs this much left after the border crop.
+SSIM_WINDOW = 11
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
@@ -31,16 +33,20 @@ class ImagePair:
 
 def list_images(folder: Path) -> list[Path]:
     """Image files in ``folder`` (sorted by name), not recursive."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                  and p.is_file())
 
 
 class PairedFolder:
     """Iterate over the (HR, LR) pairs of a benchmark folder at one scale."""
 
     def __init__(self, root: str | Path, scale: int) -> None:
+        from falsr_ext.files import path_kind
+
         self.root = Path(root)
         self.scale = scale
-        if not self.root.is_dir():
+        if path_kind(self.root) != "dir":
             raise DatasetError(f"{self.root}: no such data folder")
         self.hr_dir = self.root / "HR"
         if not self.hr_dir.is_dir():
@@ -79,10 +85,14 @@ class PairedFolder:
 
         s = self.scale
         hr = _rgb8(to_rgb(read_image(hr_path)), hr_path)
+        hr = modcrop(hr, s) if min(hr.shape[:2]) >= s else hr
         h, w = hr.shape[:2]
-        if h < s or w < s:
-            raise DatasetError(f"{hr_path}: image {w}x{h} is smaller than the scale {s}")
-        hr = modcrop(hr, s)
+        smallest = 2 * s + SSIM_WINDOW  # the border crop, then one SSIM window
+        if h < smallest or w < smallest:
+            raise DatasetError(
+                f"{hr_path}: image {w}x{h} is too small to score at x{s}: the protocol crops "
+                f"{s} px per border and SSIM needs {SSIM_WINDOW}x{SSIM_WINDOW} px after that "
+                f"(at least {smallest}x{smallest} after cropping to a multiple of {s})")
         lr_path = self.lr_path(hr_path)
         if lr_path is None:
             lr = matlab_downscale(hr, s)

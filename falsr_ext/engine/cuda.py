@@ -10,14 +10,16 @@ runs on the CPU instead.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import weakref
 
 import torch
 from torch import Tensor
 
 from falsr_ext._extension import cuda_built
+from falsr_ext.engine.cache import weights_signature
 from falsr_ext.engine.plan import BottleneckStep, ConvStep, Plan, TailStep, build_plan
-from falsr_ext.engine.runner import BufferPool, check_engine_input, run_plan
+from falsr_ext.engine.runner import BufferPools, check_engine_input, run_plan
 from falsr_ext.errors import ExtensionError, FalsrError
 from falsr_ext.models.falsr_net import FalsrNet
 
@@ -105,6 +107,10 @@ class CudaEngine:
     cells' activations in 16 bits, F / fusion / tail in fp32, every accumulation fp32).
     float16 needs a plan builder that accepts it (see the engine's plan). The weights are
     copied at compile time: recompile after changing the model.
+
+    Safe to call from several threads: each running call has its own buffers, and a
+    buffer set is only reused on the CUDA stream it was made on (see
+    :class:`~falsr_ext.engine.runner.BufferPools`).
     """
 
     def __init__(self, model: FalsrNet, dtype: str | torch.dtype = "float32",
@@ -118,18 +124,18 @@ class CudaEngine:
                          plan.in_channels, plan.out_channels, plan.scale, plan.compute_dtype)
         self.scale = model.scale
         self.in_channels = model.in_channels
-        self._pool = BufferPool(self.plan, self.device)
+        self._pools = BufferPools(self.plan, self.device)
 
     def release(self) -> None:
-        """Frees the cached GPU buffers (they are re-made on the next call)."""
-        self._pool.release()
+        """Frees the cached GPU buffers (they are re-made on the next call); buffers of
+        calls still running are freed when those calls end."""
+        self._pools.release()
 
     @torch.inference_mode()
     def __call__(self, x: Tensor) -> Tensor:
         check_engine_input(x, self.in_channels)
         n, _, h, w = x.shape
-        with torch.cuda.device(self.device):
-            bufs = self._pool.buffers(n, h, w)
+        with torch.cuda.device(self.device), self._pools.checkout(n, h, w) as bufs:
             bufs["x"] = x.to(self.device, torch.float32).contiguous(
                 memory_format=torch.channels_last)
             return run_plan(self.plan, bufs)
@@ -138,6 +144,7 @@ class CudaEngine:
 _CACHE: weakref.WeakKeyDictionary[FalsrNet, dict[tuple, tuple[tuple, CudaEngine]]] = (
     weakref.WeakKeyDictionary()
 )
+_COMPILE_LOCK = threading.Lock()
 
 
 def cuda_engine_for(model: FalsrNet, dtype: str | torch.dtype = "float32",
@@ -146,12 +153,16 @@ def cuda_engine_for(model: FalsrNet, dtype: str | torch.dtype = "float32",
     first use or after the weights changed (as :func:`falsr_ext.engine.cache.engine_for`)."""
     dev = require_cuda_engine(device)
     key = (parse_cuda_dtype(dtype), dev)
-    entries = _CACHE.setdefault(model, {})
-    sig = tuple((p.data_ptr(), p._version) for p in model.parameters())
-    hit = entries.get(key)
-    if hit is None or hit[0] != sig:
-        hit = (sig, CudaEngine(model, key[0], dev))
-        entries[key] = hit
+    hit = _CACHE.get(model, {}).get(key)
+    if hit is not None and hit[0] == weights_signature(model):
+        return hit[1]
+    with _COMPILE_LOCK:  # threads that miss together compile once
+        entries = _CACHE.setdefault(model, {})
+        sig = weights_signature(model)
+        hit = entries.get(key)
+        if hit is None or hit[0] != sig:
+            hit = (sig, CudaEngine(model, key[0], dev))
+            entries[key] = hit
     return hit[1]
 
 

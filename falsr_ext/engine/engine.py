@@ -3,7 +3,10 @@
 Buffers are allocated per input shape on the first call and reused by later calls of the
 same shape; within a call, a buffer whose last reader has run is handed to the next
 step that needs one of the same channel count and dtype (liveness-based reuse), so
-FALSR-A at 480x480 holds 9 feature maps, not its ~30 intermediate ones.
+FALSR-A at 480x480 holds 9 feature maps, not its ~30 intermediate ones. Calls running at
+once (several threads) each check out their own set of buffers
+(:class:`~falsr_ext.engine.runner.BufferPools`), so one engine serves any number of
+threads.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from falsr_ext.engine.plan import (
     Plan,
     build_plan,
 )
-from falsr_ext.engine.runner import BufferPool, assign_slots, check_engine_input, run_plan
+from falsr_ext.engine.runner import BufferPools, assign_slots, check_engine_input, run_plan
 from falsr_ext.models.falsr_net import FalsrNet
 
 __all__ = ["Engine", "assign_slots", "compile_engine", "describe_step"]
@@ -31,6 +34,8 @@ class Engine:
     [N, C, sH, sW] float32, equal to ``model(x)`` within 1e-5 (float32 engine).
 
     The weights are copied at compile time: recompile after changing the model.
+    Safe to call from several threads at once: each running call has its own buffers
+    (bit for bit the single-threaded result).
     """
 
     def __init__(self, model: FalsrNet, dtype: str | torch.dtype = "float32",
@@ -43,11 +48,12 @@ class Engine:
         self.plan = build_plan(model, self.dtype, fuse_ib)
         self.scale = model.scale
         self.in_channels = model.in_channels
-        self._pool = BufferPool(self.plan)
+        self._pools = BufferPools(self.plan)
 
     def release(self) -> None:
-        """Frees the cached buffers (they are re-made on the next call)."""
-        self._pool.release()
+        """Frees the cached buffers (they are re-made on the next call); buffers of calls
+        still running are freed when those calls end."""
+        self._pools.release()
 
     def __call__(self, x: Tensor) -> Tensor:
         return self._run(x, None)
@@ -73,9 +79,9 @@ class Engine:
         if x.device.type != "cpu":
             raise ValueError(f"the fused engine runs on the CPU, got a tensor on {x.device}")
         n, _, h, w = x.shape
-        bufs = self._pool.buffers(n, h, w)
-        bufs["x"] = x.float().contiguous(memory_format=torch.channels_last)
-        return run_plan(self.plan, bufs, tick)
+        with self._pools.checkout(n, h, w) as bufs:
+            bufs["x"] = x.float().contiguous(memory_format=torch.channels_last)
+            return run_plan(self.plan, bufs, tick)
 
 
 def describe_step(step, plan: Plan) -> str:

@@ -111,9 +111,14 @@ def step_writes(step: Step) -> str | None:
 def _weights(conv: nn.Conv2d, dtype: torch.dtype) -> tuple[Tensor, Tensor | None]:
     # Stored in the compute dtype (bf16 weights are rounded here, once); the bias is
     # always fp32 (it is added in the fp32 epilogue).
-    w = conv.weight.detach().to(dtype).contiguous()
-    b = None if conv.bias is None else conv.bias.detach().float().contiguous()
-    return w, b
+    return _copy(conv.weight, dtype), None if conv.bias is None else _copy(conv.bias)
+
+
+def _copy(t: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+    # Always a copy (.to of the same dtype would alias the parameter): a compiled plan
+    # must not change when the model is trained or edited in place, even mid-call from
+    # another thread.
+    return t.detach().to(dtype, memory_format=torch.contiguous_format, copy=True)
 
 
 class _Builder:
@@ -188,7 +193,7 @@ def _ib_cell(bld: _Builder, cell: InvertedBottleneckCell, inputs: list[str], out
             z = name
             continue
         ws = tuple(
-            t.detach().float().contiguous()
+            _copy(t)
             for conv in (block.expand, block.depthwise, block.project)
             for t in (conv.weight, conv.bias)
         )
@@ -238,11 +243,9 @@ def build_plan(model: FalsrNet, dtype: torch.dtype = torch.float32,
     tail_in = fused
     if model.pre_shuffle is not None:
         tail_in = bld.buffer("pre", model.pre_shuffle.out_channels, torch.float32)
-        w, b = model.pre_shuffle.weight.detach().float(), model.pre_shuffle.bias
-        bld.steps.append(ConvStep((fused,), w.contiguous(), None if b is None else
-                                  b.detach().float(), 1, False, None, tail_in))
-    tw = model.tail.weight.detach().float().contiguous()
-    tb = None if model.tail.bias is None else model.tail.bias.detach().float().contiguous()
+        w, b = _weights(model.pre_shuffle, torch.float32)
+        bld.steps.append(ConvStep((fused,), w, b, 1, False, None, tail_in))
+    tw, tb = _weights(model.tail, torch.float32)
     bld.steps.append(TailStep(tail_in, tw, tb, model.scale, model.shuffle_order == "tf"))
     return Plan(bld.steps, bld.buffers, model.in_channels, model.in_channels, model.scale,
                 dtype)

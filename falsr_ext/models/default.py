@@ -8,7 +8,7 @@ cell): 298K parameters, about FALSR-B's size, and the fastest cell type of our e
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 from pathlib import Path
 
 from falsr_ext.errors import WeightsError
@@ -59,9 +59,31 @@ def load_default_model() -> FalsrNet:
     return model
 
 
-@lru_cache(maxsize=1)
-def shared_default_model() -> FalsrNet:
-    """One loaded default model per process, for inference only (``upscale`` without a
-    model): reusing it keeps its compiled engine. Use :func:`load_default_model` for a
-    copy of your own (to train or modify)."""
-    return load_default_model()
+class _SharedDefaultModel:
+    """A load-once cache for :func:`shared_default_model` (``functools.lru_cache`` would
+    let threads that miss together each load a model, and so compile its engine)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._model: FalsrNet | None = None
+
+    def __call__(self) -> FalsrNet:
+        """One loaded default model per process, for inference only (``upscale``
+        without a model): reusing it keeps its compiled engine. Use
+        :func:`load_default_model` for a copy of your own (to train or modify).
+        Thread-safe: concurrent first calls load it once."""
+        model = self._model
+        if model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = load_default_model()
+                model = self._model
+        return model
+
+    def cache_clear(self) -> None:
+        """Forget the loaded model (the next call loads the weights file again)."""
+        with self._lock:
+            self._model = None
+
+
+shared_default_model = _SharedDefaultModel()

@@ -5,13 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from falsr_ext.errors import WeightsError
+from falsr_ext.errors import GenotypeError, WeightsError
 from falsr_ext.models.default import DEFAULT_GENOTYPE, DEFAULT_NAME, load_default_model
-from falsr_ext.models.falsr_net import FalsrNet
+from falsr_ext.models.falsr_net import SCALES, FalsrNet
 from falsr_ext.models.zoo import ZOO_GENOTYPES, get_genotype
-from falsr_ext.space import Genotype, parse_genotype
+from falsr_ext.space import (
+    MAX_SPEC_CHARS,
+    Genotype,
+    check_spec_size,
+    parse_genotype,
+    quote_spec,
+    shown,
+)
 
 WEIGHTS_DIR_ENV = "FALSR_WEIGHTS_DIR"
+# Files holding a genotype as text (compact string or JSON), e.g. ``falsr count g.json``.
+GENOTYPE_SUFFIXES = (".json", ".txt")
 
 
 def load_model(spec: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None
@@ -29,6 +38,7 @@ def load_model(spec: str | os.PathLike[str], weights: str | os.PathLike[str] | N
     With a zoo name the weights' genotype must be that zoo genotype.
     """
     spec = str(spec)
+    check_spec_size(spec, "model")
     if spec.lower() == DEFAULT_NAME:
         if weights is not None:
             raise WeightsError("--weights is not used with the bundled default model")
@@ -39,22 +49,51 @@ def load_model(spec: str | os.PathLike[str], weights: str | os.PathLike[str] | N
         model = _load_file(path)
         if model.genotype != expected:
             raise WeightsError(
-                f"{path}: its genotype is not {expected.name} ({model.genotype.to_string()})"
+                f"{shown(str(path))}: its genotype is not {expected.name} "
+                f"({model.genotype.to_string()})"
             )
         return model
     if weights is not None:
-        raise WeightsError(f"--weights is only used with a zoo name, not with {spec!r}")
-    path = Path(spec)
-    if not path.exists():
         raise WeightsError(
-            f"{spec}: neither a weights file nor a zoo model (known: {', '.join(ZOO_GENOTYPES)})"
+            f"--weights is only used with a zoo name, not with {quote_spec(spec)}")
+    path = Path(spec)
+    if not _exists(path):
+        if _looks_like_genotype(spec):
+            raise WeightsError(
+                f"{shown(spec)}: a genotype has no weights; pass a weights file of it "
+                f"(falsr train writes one) or a zoo name (known: {', '.join(ZOO_GENOTYPES)})")
+        raise WeightsError(
+            f"{shown(spec)}: neither a weights file nor a zoo model "
+            f"(known: {', '.join(ZOO_GENOTYPES)})"
         )
     return _load_file(path)
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False for a name no file can have (too long, NUL byte, ...)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False for a name no file can have (too long, NUL byte, ...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _looks_like_genotype(spec: str) -> bool:
+    """Whether a model spec that is no file was meant as a genotype (string or JSON)."""
+    text = spec.strip()
+    return text.startswith("{") or "fuse" in text or "@" in text
+
+
 def _load_file(path: Path) -> FalsrNet:
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
+    if not _is_file(path):
+        raise WeightsError(f"{shown(str(path))}: no such weights file")
     if path.suffix.lower() == ".pb":
         from falsr_ext.convert import load_pb
 
@@ -70,7 +109,7 @@ def _find_in_weights_dir(name: str | None) -> Path:
     if folder:
         for candidate in (f"{name}.pb", f"{name.lower()}.safetensors", f"{name}.safetensors"):
             path = Path(folder) / candidate
-            if path.is_file():
+            if _is_file(path):
                 return path
     raise WeightsError(
         f"{name}: the official weights are not bundled (they have no licence); pass "
@@ -81,16 +120,26 @@ def _find_in_weights_dir(name: str | None) -> Path:
 def resolve_genotype(spec: str | os.PathLike[str]) -> tuple[Genotype, int | None]:
     """The genotype (and scale, when a file records one) named by ``spec``, without weights.
 
-    ``spec``: a zoo name, a genotype string or JSON, one of our weights files (only its
-    metadata is read) or an official ``.pb`` (its graph is read, no TensorFlow).
+    ``spec``: a zoo name, a genotype string or JSON, a ``.json`` / ``.txt`` file holding
+    one, one of our weights files (only its metadata is read) or an official ``.pb`` (its
+    graph is read, no TensorFlow).
     """
     text = str(spec)
+    check_spec_size(text, "model")
     if text.lower() == DEFAULT_NAME:
         return Genotype.from_string(DEFAULT_GENOTYPE, name="default"), 2
     path = Path(text)
-    if path.suffix.lower() in (".pb", ".safetensors") or path.is_file():
-        if not path.is_file():
-            raise WeightsError(f"{path}: no such model file")
+    is_file = _is_file(path)
+    if is_file and path.suffix.lower() in GENOTYPE_SUFFIXES:
+        content = _read_genotype_file(path)  # its errors name the file
+        try:
+            return parse_genotype(content), None
+        except GenotypeError as exc:
+            raise GenotypeError(f"{shown(str(path))}: {exc}") from None
+    # A name ending in .pb / .safetensors means a file, so a missing one is said to be.
+    if is_file or path.suffix.lower() in (".pb", ".safetensors"):
+        if not is_file:
+            raise WeightsError(f"{shown(text)}: no such model file")
         if path.suffix.lower() == ".pb":
             from falsr_ext.convert import import_pb
 
@@ -98,6 +147,29 @@ def resolve_genotype(spec: str | os.PathLike[str]) -> tuple[Genotype, int | None
         from falsr_ext.models.weights import read_metadata
 
         meta = read_metadata(path)
-        return Genotype.from_string(meta["genotype"], name=meta.get("name") or None), int(
-            meta.get("scale", "2"))
+        try:
+            genotype = Genotype.from_string(meta["genotype"], name=meta.get("name") or None)
+            scale = int(meta.get("scale", "2"))
+            if scale not in SCALES:
+                raise ValueError(f"scale {scale} is not one of {SCALES}")
+        except (GenotypeError, ValueError) as exc:
+            raise WeightsError(f"{shown(str(path))}: bad genotype metadata ({exc})") from None
+        return genotype, scale
     return parse_genotype(text), None
+
+
+def _read_genotype_file(path: Path) -> str:
+    """The text of a genotype file, refused unread when over MAX_SPEC_CHARS bytes."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_SPEC_CHARS + 1)
+    except OSError as exc:
+        raise GenotypeError(f"{shown(str(path))}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > MAX_SPEC_CHARS:
+        raise GenotypeError(f"{shown(str(path))}: over {MAX_SPEC_CHARS:,} bytes, too big for "
+                            f"a genotype file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GenotypeError(f"{shown(str(path))}: not UTF-8 text (a genotype file holds a "
+                            f"compact string or JSON)") from None

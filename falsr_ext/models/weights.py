@@ -11,17 +11,26 @@ from pathlib import Path
 import torch
 
 from falsr_ext.errors import GenotypeError, WeightsError
+from falsr_ext.files import atomic_path
 from falsr_ext.models.falsr_net import FalsrNet, build_model
-from falsr_ext.space import Genotype
+from falsr_ext.space import Genotype, quote_spec, shown
 
 WEIGHTS_FORMAT = "falsr_ext/1"
+# How many tensor names a mismatch message lists per kind (missing, unexpected, shape).
+_NAMES_SHOWN = 3
 
 
 def save_weights(model: FalsrNet, path: str | Path, source: str = "") -> Path:
-    """Write ``model``'s weights and genotype to ``path`` (.safetensors)."""
+    """Write ``model``'s weights and genotype to ``path`` (.safetensors), atomically.
+
+    The file appears complete or not at all (see :func:`falsr_ext.files.atomic_path`),
+    so concurrent writers of one path never mix their bytes. Raises :class:`WeightsError`
+    when ``path`` cannot be written.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
+    name = shown(str(path))
     meta = {
         "format": WEIGHTS_FORMAT,
         "genotype": model.genotype.to_string(),
@@ -33,27 +42,41 @@ def save_weights(model: FalsrNet, path: str | Path, source: str = "") -> Path:
     }
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous()
                for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)  # atomic: a killed write never leaves a half file under the real name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
+    except OSError as exc:
+        raise WeightsError(f"{name}: cannot write ({exc.strerror or _one_line(exc)})") from None
     return path
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's text squeezed onto one line (safetensors' can span several)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _read(path: Path, with_tensors: bool) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     from safetensors import SafetensorError, safe_open
 
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
+    name = shown(str(path))
+    try:
+        is_file = path.is_file()
+    except (OSError, ValueError):  # a name no file can have (too long, NUL byte)
+        is_file = False
+    if not is_file:
+        raise WeightsError(f"{name}: no such weights file")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
+        raise WeightsError(
+            f"{name}: not a readable safetensors file ({_one_line(exc)[:200]})") from None
     if meta.get("format") != WEIGHTS_FORMAT or "genotype" not in meta:
         raise WeightsError(
-            f"{path}: not a falsr_ext weights file (metadata format {meta.get('format')!r})"
+            f"{name}: not a falsr_ext weights file "
+            f"(metadata format {quote_spec(meta.get('format'))})"
         )
     return meta, tensors
 
@@ -63,23 +86,66 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return _read(Path(path), with_tensors=False)[0]
 
 
+def _shape(shape: torch.Size | tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def _listed(names: list[str], shown_max: int = _NAMES_SHOWN) -> str:
+    text = ", ".join(names[:shown_max])
+    return text + (f", ... (+{len(names) - shown_max})" if len(names) > shown_max else "")
+
+
+def state_dict_mismatch(expected: dict[str, torch.Tensor],
+                        found: dict[str, torch.Tensor]) -> str | None:
+    """One line saying how ``found`` differs from ``expected`` in names and shapes (None
+    when they agree): counts of missing, unexpected and wrongly shaped tensors, each with
+    its first few names (and shapes: file vs model)."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [shown(k, 60) for k in found if k not in expected]
+    wrong = [k for k in expected if k in found and found[k].shape != expected[k].shape]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing ({_listed(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected ({_listed(unexpected)})")
+    if wrong:
+        shapes = [f"{k} {_shape(found[k].shape)} vs {_shape(expected[k].shape)}" for k in wrong]
+        parts.append(f"{len(wrong)} of the wrong shape (file vs model: {_listed(shapes, 2)})")
+    if not parts:
+        return None
+    return f"{len(found)} tensors in the file, {len(expected)} in the model; " + "; ".join(parts)
+
+
 def load_weights(path: str | Path) -> FalsrNet:
-    """Load a model written by :func:`save_weights` (eval mode, CPU, fp32)."""
+    """Load a model written by :func:`save_weights` (eval mode, CPU, fp32).
+
+    Raises :class:`WeightsError` (one line) for a missing or corrupt file, bad genotype
+    metadata, tensors that do not match the genotype (names, shapes), non-float or
+    non-finite weights.
+    """
     path = Path(path)
+    name = shown(str(path))
     meta, tensors = _read(path, with_tensors=True)
     try:
         genotype = Genotype.from_string(meta["genotype"], name=meta.get("name") or None)
-        model = build_model(
-            genotype,
-            scale=int(meta.get("scale", "2")),
-            in_channels=int(meta.get("in_channels", "1")),
-            shuffle_order=meta.get("shuffle_order", "torch"),
-        )
+        settings = {"scale": int(meta.get("scale", "2")),
+                    "in_channels": int(meta.get("in_channels", "1")),
+                    "shuffle_order": meta.get("shuffle_order", "torch")}
+        # Shapes come from a model on the meta device: no memory spent on a genotype
+        # whose weights the file does not have.
+        with torch.device("meta"):
+            expected = build_model(genotype, **settings).state_dict()
     except (GenotypeError, KeyError, ValueError) as exc:
-        raise WeightsError(f"{path}: bad genotype metadata ({exc})") from None
-    try:
-        model.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise WeightsError(f"{path}: weights do not match the genotype ({first})") from None
+        raise WeightsError(f"{name}: bad genotype metadata ({_one_line(exc)})") from None
+    problem = state_dict_mismatch(expected, tensors)
+    if problem:
+        raise WeightsError(f"{name}: weights do not match the genotype "
+                           f"{quote_spec(genotype.to_string(), 60)}: {problem}")
+    for key, tensor in tensors.items():
+        if not tensor.is_floating_point():
+            raise WeightsError(f"{name}: tensor {key} has dtype {tensor.dtype}, not a float")
+        if not bool(torch.isfinite(tensor).all()):
+            raise WeightsError(f"{name}: tensor {key} holds NaN or infinite values (corrupt?)")
+    model = build_model(genotype, **settings)
+    model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
     return model.eval()

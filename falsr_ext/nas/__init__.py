@@ -7,7 +7,8 @@ Modules: :mod:`encoding` (integer vector <-> genotype), :mod:`problem` (the pymo
 problem and its constraints), :mod:`policy` / :mod:`mutation` (the REINFORCE mutation
 policy and the hybrid operator), :mod:`evaluator` (incomplete training, the evaluation
 log), :mod:`runners` (process pool, Dask), :mod:`controllers`, :mod:`search` (the loop,
-checkpoint and resume), :mod:`pareto` (front, hypervolume, outputs), :mod:`cli`.
+checkpoint and resume), :mod:`state` (the checkpoint, data only), :mod:`pareto` (front,
+hypervolume, outputs), :mod:`cli`.
 """
 
 from falsr_ext.errors import FalsrError

@@ -1,15 +1,20 @@
 """Search controllers with an ask/tell interface: NSGA-II (hybrid mutation) and random.
 
 A controller proposes a generation of integer vectors (:meth:`ask`) and is told their
-objectives and constraint values (:meth:`tell`). Controllers are pickled whole into the
-search checkpoint (pymoo's algorithm, its random generator and the mutation policy).
+objectives and constraint values (:meth:`tell`). Between generations a controller's
+state is plain data (:meth:`state_dict` / :meth:`load_state_dict`: JSON-ready values and
+numpy arrays), which a controller made afresh from the same settings takes back to ask
+exactly what the saved one would have asked (see :mod:`falsr_ext.nas.state`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.core.evaluator import Evaluator
+from pymoo.core.population import Population
 from pymoo.core.repair import Repair
 from pymoo.core.sampling import Sampling
 from pymoo.operators.crossover.pntx import TwoPointCrossover
@@ -22,6 +27,7 @@ from falsr_ext.nas.policy import MutationPolicy
 from falsr_ext.nas.problem import SearchProblem
 
 CONTROLLERS = ("hybrid", "nsga2", "random")
+_POP_KEYS = ("X", "F", "G", "rank", "crowding")  # what NSGA-II's next generation reads
 REWARD_FRONT, REWARD_DOMINATED, REWARD_OVER_BUDGET = 1.0, 0.0, -1.0
 
 
@@ -69,6 +75,39 @@ class NSGA2Controller:
         self._reward(pop, previous)
         self.algorithm.tell(infills=pop)
 
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Everything the next :meth:`ask` depends on, between generations: the surviving
+        population (X, F, G and NSGA-II's rank and crowding, in order), pymoo's random
+        generator and generation counter, and the mutation policy."""
+        if self._pending is not None:
+            raise RuntimeError("state_dict() between ask() and tell()")
+        algo = self.algorithm
+        meta = {"kind": "nsga2", "initialized": bool(algo.is_initialized),
+                "n_iter": algo.n_iter, "rng": algo.random_state.bit_generator.state,
+                "policy": self.policy.state_dict()}
+        arrays: dict[str, np.ndarray] = {}
+        if algo.is_initialized:
+            arrays = {f"pop_{key}": np.asarray(algo.pop.get(key)) for key in _POP_KEYS}
+        return meta, arrays
+
+    def load_state_dict(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state_dict` output into this (fresh) controller."""
+        if meta.get("kind") != "nsga2":
+            raise ValueError(f"the state of a {meta.get('kind')!r} controller, not nsga2")
+        algo = self.algorithm
+        algo.random_state.bit_generator.state = meta["rng"]
+        self.policy.load_state_dict(meta["policy"])
+        if meta["initialized"]:
+            pop = Population.new("X", arrays["pop_X"])
+            # F, G and the constraint violation exactly as tell() sets them
+            Evaluator().eval(StaticProblem(self.problem, F=arrays["pop_F"], G=arrays["pop_G"]),
+                             pop)
+            pop.set("rank", arrays["pop_rank"], "crowding", arrays["pop_crowding"])
+            algo.pop = pop
+            algo.is_initialized = True
+            algo._set_optimum()
+        algo.n_iter = meta["n_iter"]
+
     def _reward(self, offspring, previous) -> None:  # noqa: ANN001
         actions = [ind.get(RL_KEY) for ind in offspring]
         learned = [i for i, a in enumerate(actions) if a is not None]
@@ -110,6 +149,16 @@ class RandomController:
 
     def tell(self, F: np.ndarray, G: np.ndarray) -> None:
         """Random search learns nothing."""
+
+    def state_dict(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The random generator's state (all a random search carries over)."""
+        return {"kind": "random", "rng": self.rng.bit_generator.state}, {}
+
+    def load_state_dict(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state_dict` output."""
+        if meta.get("kind") != "random":
+            raise ValueError(f"the state of a {meta.get('kind')!r} controller, not random")
+        self.rng.bit_generator.state = meta["rng"]
 
 
 def make_controller(kind: str, problem: SearchProblem, population: int, seed: int,

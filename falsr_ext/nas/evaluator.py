@@ -7,9 +7,10 @@ the standard protocol. Same budget and genotype give the same PSNR.
 
 :class:`EvaluationLog` is ``RUN/evaluations.jsonl``: one JSON object per finished
 evaluation, appended, flushed and fsynced at once; it is the source of truth on resume
-(a genotype already in it is never trained again). With ``budget.train_log`` set (the
-search copies ``$FALSR_NAS_TRAIN_LOG``) the worker also appends ``start`` / ``done``
-events there, so tests can count real training calls.
+(a genotype already in it is never trained again); a malformed line in it is skipped
+with a warning that names it (its genotype is trained again if proposed again). With
+``budget.train_log`` set (the search copies ``$FALSR_NAS_TRAIN_LOG``) the worker also
+appends ``start`` / ``done`` events there, so tests can count real training calls.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,25 @@ def evaluate_candidate(genotype: str, digest: str, budget: TrainBudget) -> dict[
             "train_loss": result.last_loss, "seconds": round(seconds, 3)}
 
 
+_RECORD_KEYS = ("hash", "genotype", "psnr", "macs", "params")
+
+
+def _parse_record(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    """One evaluation record, or None and why the line is not one."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"not JSON: {str(exc).splitlines()[0]}"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    missing = [k for k in _RECORD_KEYS if k not in record]
+    if missing:
+        return None, f"no {', '.join(missing)}"
+    if not isinstance(record["hash"], str):
+        return None, "hash is not a string"
+    return record, ""
+
+
 class EvaluationLog:
     """``evaluations.jsonl``: finished evaluations by genotype hash (see the module doc)."""
 
@@ -106,10 +127,20 @@ class EvaluationLog:
             with open(self.path, "r+b") as f:
                 f.truncate(cut)
             data = data[:cut]
-        for line in data.decode().splitlines():
-            if line.strip():
-                record = json.loads(line)
+        bad: list[str] = []
+        for number, line in enumerate(data.split(b"\n"), 1):
+            if not line.strip():
+                continue
+            record, why = _parse_record(line)
+            if record is None:
+                bad.append(f"line {number} ({why})")
+            else:
                 self.records[record["hash"]] = record
+        if bad:  # kept in the file: the log is append-only, the warning says what happened
+            warnings.warn(
+                f"{self.path}: skipped {len(bad)} malformed evaluation record(s): "
+                f"{'; '.join(bad[:5])}{'; ...' if len(bad) > 5 else ''}; a genotype "
+                f"recorded there is trained again if the search proposes it", stacklevel=3)
 
     def __contains__(self, digest: str) -> bool:
         return digest in self.records

@@ -9,8 +9,8 @@ dominates in (PSNR up, MACs down, params down). Hypervolume: of the points
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 from pymoo.indicators.hv import HV
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
+from falsr_ext.files import atomic_path, atomic_write_text
 from falsr_ext.nas.problem import Limits
 
 # Reference points of the FALSR paper (x2, Set5 PSNR, MACs at 480x480, params).
@@ -68,23 +69,17 @@ def hypervolume(records: Iterable[dict[str, Any]], limits: Limits, macs_ref: flo
     return float(HV(ref_point=np.array([0.0, 1.0, 1.0]))(F))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_outputs(out: Path, records: list[dict[str, Any]], limits: Limits) -> list[dict]:
     """Write ``pareto.json``, ``pareto.csv`` and ``pareto.png`` into ``out``; return the front."""
     best = front(records, limits)
     rows = [{"genotype": r["genotype"], "hash": r["hash"], "psnr": r["psnr"],
              "macs": int(r["macs"]), "params": int(r["params"])} for r in best]
-    _atomic_write(out / "pareto.json", json.dumps(rows, indent=2) + "\n")
-    with open(out / "pareto.csv.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["psnr", "macs", "params", "hash", "genotype"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(out / "pareto.csv.tmp", out / "pareto.csv")
+    atomic_write_text(out / "pareto.json", json.dumps(rows, indent=2) + "\n")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=["psnr", "macs", "params", "hash", "genotype"])
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "pareto.csv", table.getvalue())
     plot_front(out / "pareto.png", records, best, limits)
     return rows
 
@@ -118,7 +113,8 @@ def plot_front(path: Path, records: list[dict[str, Any]], best: list[dict[str, A
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)

@@ -1,14 +1,17 @@
 """The search loop: propose, count, train, tell; checkpoint each generation; resume.
 
 A run folder holds ``search.json`` (the settings), ``evaluations.jsonl`` (every finished
-evaluation, the source of truth), ``state.pkl`` (the controller after the last finished
-generation: population, random generator, mutation policy; written atomically),
-``policy.json`` (the policy's state, readable), ``history.json`` (per-generation figures)
-and, at the end, ``pareto.json`` / ``pareto.csv`` / ``pareto.png``.
+evaluation, the source of truth), ``state.npz`` (the controller after the last finished
+generation: population, random generator, mutation policy; data only, see
+:mod:`falsr_ext.nas.state`), ``policy.json`` (the policy's state, readable),
+``history.json`` (per-generation figures) and, at the end, ``pareto.json`` /
+``pareto.csv`` / ``pareto.png``. The folder is locked while a search runs, and every file
+but the append-only ``evaluations.jsonl`` is replaced atomically.
 
 Resume (``resume=True``) reloads the checkpoint and re-asks the interrupted generation,
 which the restored random generator makes identical; its already finished evaluations
-are served from ``evaluations.jsonl`` and only the missing ones are trained.
+are served from ``evaluations.jsonl`` and only the missing ones are trained. A folder with
+settings but neither a state nor an evaluation (a start that failed early) is fresh.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from falsr_ext.files import atomic_write_text
 from falsr_ext.nas import SearchError
 from falsr_ext.nas.controllers import CONTROLLERS, make_controller
 from falsr_ext.nas.encoding import decode
@@ -32,8 +35,17 @@ from falsr_ext.nas.evaluator import TRAIN_LOG_ENV, EvaluationLog, TrainBudget, e
 from falsr_ext.nas.pareto import front, hypervolume, write_outputs
 from falsr_ext.nas.problem import Limits, SearchProblem, costs, objectives, space_maxima
 from falsr_ext.nas.runners import check_scheduler_address, make_runner
+from falsr_ext.nas.state import (
+    LEGACY_STATE_NAME,
+    STATE_NAME,
+    legacy_state_error,
+    read_state,
+    save_state,
+    unreadable_state_error,
+)
+from falsr_ext.training.runlock import locked_run_folder
 
-STATE_NAME, SETTINGS_NAME, LOG_NAME = "state.pkl", "search.json", "evaluations.jsonl"
+SETTINGS_NAME, LOG_NAME = "search.json", "evaluations.jsonl"
 _SUFFIXES = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 # Settings that may differ when a run is resumed (they do not change its results).
 _FREE_ON_RESUME = {"out", "generations", "scheduler", "workers", "threads", "resume"}
@@ -122,54 +134,71 @@ class SearchConfig:
         return out
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _has_progress(out: Path) -> bool:
+    """True when ``out`` holds a search that got somewhere: a state file (this version's or
+    a pre-hardening one) or a finished evaluation. Settings alone (a start that failed
+    before any evaluation, e.g. on bad data) do not count: such a folder is started anew."""
+    log = out / LOG_NAME
+    return ((out / STATE_NAME).is_file() or (out / LEGACY_STATE_NAME).is_file()
+            or (log.is_file() and log.stat().st_size > 0))
 
 
-def _open_run(cfg: SearchConfig, out: Path) -> dict[str, Any] | None:
-    """Check the run folder against ``cfg``; return the checkpoint to resume, if any."""
+def _check_settings(cfg: SearchConfig, out: Path) -> None:
     settings = out / SETTINGS_NAME
-    if settings.is_file() or (out / LOG_NAME).is_file():
+    try:
+        saved = json.loads(settings.read_text()) if settings.is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SearchError(f"{settings}: unreadable search settings ({exc})") from None
+    if not isinstance(saved, dict):
+        raise SearchError(f"{settings}: not search settings (a JSON object)")
+    now = json.loads(json.dumps(cfg.identity()))
+    changed = [k for k in now if saved.get(k) != now[k]]
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        raise SearchError(f"cannot resume {out} with other settings ({diffs})")
+
+
+def _open_run(cfg: SearchConfig, out: Path) -> tuple[dict[str, Any], dict] | None:
+    """Check the (locked) run folder against ``cfg``; return the state to resume, if any."""
+    if _has_progress(out):
         if not cfg.resume:
             raise SearchError(f"{out} already holds a search; pass --resume to continue it, "
                               f"or choose another --out")
-        saved = json.loads(settings.read_text()) if settings.is_file() else {}
-        now = json.loads(json.dumps(cfg.identity()))
-        changed = [k for k in now if saved.get(k) != now[k]]
-        if changed:
-            diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
-            raise SearchError(f"cannot resume {out} with other settings ({diffs})")
+        _check_settings(cfg, out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_bytes(settings, (json.dumps(cfg.identity(), indent=2) + "\n").encode())
+    atomic_write_text(out / SETTINGS_NAME, json.dumps(cfg.identity(), indent=2) + "\n")
     state_path = out / STATE_NAME
-    if cfg.resume and state_path.is_file():
+    if not cfg.resume:
+        return None
+    if state_path.is_file():
         return _load_state(state_path)
+    if (out / LEGACY_STATE_NAME).is_file():  # never unpickled
+        raise legacy_state_error(out / LEGACY_STATE_NAME, out / LOG_NAME)
     return None
 
 
-def _load_state(path: Path) -> dict[str, Any]:
-    """The pickled controller state, or a SearchError that says what to do. The pickle
-    holds pymoo and numpy objects, so another pymoo / numpy version may not read it."""
-    import pymoo
-
+def _load_state(path: Path) -> tuple[dict[str, Any], dict]:
+    """The saved search state (data only), or a SearchError that says what to do."""
     try:
-        with open(path, "rb") as f:
-            state = pickle.load(f)
-        if not isinstance(state, dict) or "controller" not in state:
-            raise ValueError("not a search state")
-        return state
-    except Exception as exc:  # unpickling raises many types; report them as one
-        raise SearchError(
-            f"{path}: cannot read the search state ({type(exc).__name__}: {exc}); it may come "
-            f"from another pymoo / numpy version (now pymoo {pymoo.__version__}, numpy "
-            f"{np.__version__}). The finished evaluations are kept in "
-            f"{path.with_name(LOG_NAME)}; resume with the versions that wrote it, or start "
-            f"again in another --out") from None
+        return read_state(path)
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise unreadable_state_error(path, path.with_name(LOG_NAME), _one_line(exc)) from None
+
+
+def _restore(controller: Any, saved: tuple[dict[str, Any], dict], path: Path,
+             ) -> tuple[int, list[dict]]:
+    """Put the saved state into ``controller``; return (generation, history)."""
+    doc, arrays = saved
+    try:
+        controller.load_state_dict(doc["controller"], arrays)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise unreadable_state_error(path, path.with_name(LOG_NAME),
+                                     f"does not fit this search: {_one_line(exc)}") from None
+    return doc["generation"], doc["history"]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def evaluate_generation(X: np.ndarray, cfg: SearchConfig, log: EvaluationLog, runner: Any,
@@ -215,15 +244,24 @@ def _objectives(rows: list[dict], limits: Limits) -> tuple[np.ndarray, np.ndarra
 
 
 def run_search(cfg: SearchConfig, report: Callable[[str], None] = print) -> list[dict]:
-    """Run (or resume) the search of ``cfg``; return the final Pareto front records."""
+    """Run (or resume) the search of ``cfg``; return the final Pareto front records.
+
+    The run folder is locked throughout: a second search (or a training) on it fails with
+    :class:`falsr_ext.files.FolderBusyError` naming this one's pid.
+    """
     out = Path(cfg.out)
-    state = _open_run(cfg, out)
+    with locked_run_folder(out, "falsr search"):
+        return _search(cfg, out, report)
+
+
+def _search(cfg: SearchConfig, out: Path, report: Callable[[str], None]) -> list[dict]:
+    saved = _open_run(cfg, out)
     problem = SearchProblem(cfg.limits, cfg.scale)
-    if state is None:
-        state = {"generation": 0, "history": [],
-                 "controller": make_controller(cfg.controller, problem, cfg.population,
-                                               cfg.seed, cfg.rl_fraction, cfg.policy_lr)}
-    controller = state["controller"]
+    controller = make_controller(cfg.controller, problem, cfg.population, cfg.seed,
+                                 cfg.rl_fraction, cfg.policy_lr)
+    generation, history = 0, []
+    if saved is not None:
+        generation, history = _restore(controller, saved, out / STATE_NAME)
     log = EvaluationLog(out / LOG_NAME)
     budget = cfg.budget()
     space_macs, space_params = space_maxima(cfg.scale)
@@ -231,8 +269,8 @@ def run_search(cfg: SearchConfig, report: Callable[[str], None] = print) -> list
     psnr_floor = cfg.min_psnr or 0.0
     runner = make_runner(cfg.scheduler, cfg.workers)
     try:
-        while state["generation"] < cfg.generations:
-            gen = state["generation"] + 1
+        while generation < cfg.generations:
+            gen = generation + 1
             tick = time.perf_counter()
             X = controller.ask()
             rows, tally = evaluate_generation(X, cfg, log, runner, budget, gen)
@@ -249,14 +287,13 @@ def run_search(cfg: SearchConfig, report: Callable[[str], None] = print) -> list
                                 if controller.last_rewards else None),
                 "seconds": round(time.perf_counter() - tick, 2),
             }
-            state["generation"] = gen
-            state["history"].append(stats)
-            _atomic_bytes(out / STATE_NAME, pickle.dumps(state))
-            _atomic_bytes(out / "history.json", (json.dumps(state["history"], indent=2)
-                                                 + "\n").encode())
+            generation = gen
+            history.append(stats)
+            save_state(out / STATE_NAME, generation, history, controller)
+            atomic_write_text(out / "history.json", json.dumps(history, indent=2) + "\n")
             if controller.policy is not None:
-                _atomic_bytes(out / "policy.json",
-                              json.dumps(controller.policy.state_dict()).encode())
+                atomic_write_text(out / "policy.json",
+                                  json.dumps(controller.policy.state_dict()))
             report(_progress_line(stats, cfg.generations))
     finally:
         runner.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from falsr_ext.errors import FalsrError
+from falsr_ext.files import atomic_write_text
 
 SCHEDULES = ("cosine", "step", "constant")
 TRAIN_DTYPES = ("float32", "bfloat16")
@@ -101,13 +102,16 @@ class TrainConfig:
         return cls(**data)
 
     def save(self, path: Path) -> None:
-        """Write the settings as indented JSON."""
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write the settings as indented JSON (atomically)."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
         """Read settings written by :meth:`save`."""
         try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TrainConfigError(f"{path}: unreadable training config ({exc})") from None
+        if not isinstance(data, dict):
+            raise TrainConfigError(f"{path}: not a training config (a JSON object)")
+        return cls.from_dict(data)

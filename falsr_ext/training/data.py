@@ -20,6 +20,7 @@ import torch
 
 from falsr_ext.data.pairs import IMAGE_SUFFIXES, list_images
 from falsr_ext.errors import DatasetError, FalsrError
+from falsr_ext.files import atomic_path
 
 
 @dataclass
@@ -61,9 +62,8 @@ def _cached_lr(path: Path, hr: np.ndarray, scale: int) -> np.ndarray:
     lr = matlab_downscale(hr, scale)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, lr)
-        tmp.replace(target)
+        with atomic_path(target) as tmp:
+            np.save(tmp, lr)
     except OSError:
         pass  # the cache only saves time; an unwritable one is not an error
     return lr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from falsr_ext.files import atomic_path
+
 
 def read_metrics(path: Path) -> list[dict]:
     """The events of a ``metrics.jsonl`` (lines cut short by a kill are skipped)."""
@@ -46,8 +48,9 @@ def plot_metrics(metrics: Path, target: Path) -> Path | None:
         ax2.set_ylabel(f"{dataset} PSNR (dB)", color="tab:red")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = target.with_name(target.stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(target)
+    try:
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
     return target

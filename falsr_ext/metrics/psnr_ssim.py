@@ -1,9 +1,10 @@
-"""PSNR and SSIM exactly as the official FALSR evaluation computes them.
+"""PSNR and SSIM exactly as the official FALSR, DLSR and TPSR evaluations compute them.
 
-Step 5 of the protocol (see ``docs/falsr-reference.md``): studio-range Y of both uint8
-RGB images, rounded to integers, ``crop_border`` pixels cut from every side, then PSNR
-``10 log10(255^2 / MSE)`` and the Gaussian-window SSIM (11x11, sigma 1.5) over the valid
-region. The API follows BasicSR's ``calculate_psnr`` / ``calculate_ssim``.
+Step 5 of the FALSR protocol (see ``docs/falsr-reference.md``): studio-range Y of both
+uint8 RGB images, rounded to integers, ``crop_border`` pixels cut from every side, then
+PSNR ``10 log10(255^2 / MSE)`` and the Gaussian-window SSIM (11x11, sigma 1.5) over the
+valid region. DLSR and TPSR score the same Y unrounded (``round_y=False``). The API
+follows BasicSR's ``calculate_psnr`` / ``calculate_ssim``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ _KERNEL = _gaussian_1d()
 
 
 def _prepare(
-    img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool
+    img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool,
+    round_y: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check shapes, convert to rounded Y (or float channels) and crop; HxWxC float64."""
     a, b = np.asarray(img1), np.asarray(img2)
@@ -41,9 +43,11 @@ def _prepare(
         raise ValueError(f"need HxW or HxWxC images, got shape {a.shape}")
     if crop_border < 0:
         raise ValueError(f"crop_border must be >= 0, got {crop_border}")
-    if test_y_channel:
-        # The official script clips and rounds Y to integers before scoring.
+    if test_y_channel and round_y:
+        # The official FALSR script clips and rounds Y to integers before scoring.
         a, b = (np.round(np.clip(rgb_to_y_studio(x), 0, 255))[:, :, None] for x in (a, b))
+    elif test_y_channel:  # DLSR / TPSR: float Y, as MATLAB rgb2ycbcr(im2double(.)) * 255
+        a, b = (rgb_to_y_studio(x)[:, :, None] for x in (a, b))
     else:
         a, b = (x.astype(np.float64).reshape(x.shape[0], x.shape[1], -1) for x in (a, b))
     h, w = a.shape[:2]
@@ -56,7 +60,8 @@ def _prepare(
 
 
 def psnr(
-    img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool = True
+    img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool = True,
+    round_y: bool = True,
 ) -> float:
     """Peak signal-to-noise ratio in dB on the 0..255 scale; ``inf`` for identical images.
 
@@ -64,12 +69,13 @@ def psnr(
         img1, img2: same-shape HxWx3 RGB or HxW / HxWx1 greyscale, uint8 (or 0..255
             floats). Greyscale counts as 3 equal channels for the Y conversion.
         crop_border: pixels removed from every side before scoring (the scale).
-        test_y_channel: score rounded studio Y (the protocol); otherwise all channels.
+        test_y_channel: score studio Y (the protocol); otherwise all channels.
+        round_y: round Y to integers first (FALSR); ``False`` keeps it float (DLSR, TPSR).
 
     Raises:
         ValueError: different shapes (both are named) or a crop that leaves nothing.
     """
-    a, b = _prepare(img1, img2, crop_border, test_y_channel)
+    a, b = _prepare(img1, img2, crop_border, test_y_channel, round_y)
     mse = float(np.mean((a - b) ** 2))
     if mse == 0:
         return math.inf
@@ -99,7 +105,8 @@ def _ssim_plane(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ssim(
-    img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool = True
+    img1: np.ndarray, img2: np.ndarray, crop_border: int, test_y_channel: bool = True,
+    round_y: bool = True,
 ) -> float:
     """Structural similarity as the official script (and BasicSR) computes it.
 
@@ -109,7 +116,7 @@ def ssim(
     Raises:
         ValueError: different shapes, or too small after cropping.
     """
-    a, b = _prepare(img1, img2, crop_border, test_y_channel)
+    a, b = _prepare(img1, img2, crop_border, test_y_channel, round_y)
     if min(a.shape[:2]) < _WIN:
         raise ValueError(
             f"SSIM needs at least {_WIN}x{_WIN} pixels after cropping, got {a.shape[:2]}"
