@@ -255,8 +255,16 @@ void test_factory_declines() {
   fp32_in.inputs[0].data = f32.data();
   fp32_in.inputs[0].dtype = DType::F32;
   CHECK(falsr::core::make_amx_cell_conv_plan(fp32_in, Isa::Amx) == nullptr);
+  // A dense bf16 conv gets an AMX plan exactly where the CPU has AMX (the random case
+  // above may be grouped with too much waste, which the factory declines everywhere).
+  Case dense_case = random_case(20, 5);
+  while (dense_case.groups != 1) dense_case = random_case(20, 5);
+  std::vector<float> dense_out(dense_case.n * dense_case.h * dense_case.w *
+                               dense_case.out_stride);
+  CellConvArgs dense = make_args(dense_case, dense_out.data());
+  dense.out.dtype = DType::F32;
   const bool amx = falsr::core::cpu_isa() == Isa::Amx;
-  CHECK((falsr::core::make_amx_cell_conv_plan(a, Isa::Amx) != nullptr) == amx);
+  CHECK((falsr::core::make_amx_cell_conv_plan(dense, Isa::Amx) != nullptr) == amx);
 }
 
 }  // namespace
