@@ -39,25 +39,43 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = load_model(args.model, weights=args.weights)
-    if args.scale != model.scale:
-        raise FalsrError(f"{args.model}: the model upscales x{model.scale}, not x{args.scale}")
+    metrics = _metric_list(args.metrics)
+    model = load_model(args.model, weights=args.weights, arch=args.arch)
+    scale = model.scale if args.scale is None else args.scale
+    if scale != model.scale:
+        raise FalsrError(f"{args.model}: the model upscales x{model.scale}, not x{scale}")
     results = []
     for data in args.data:
-        result = evaluate(model, data, scale=args.scale, progress=not args.no_progress,
-                          dtype=args.dtype,
-                          model_name=args.model)
+        result = evaluate(model, data, scale=scale, progress=not args.no_progress,
+                          dtype=args.dtype, model_name=args.model, metrics=metrics,
+                          lpips_net=args.lpips_net, lpips_weights=args.lpips_weights)
         results.append(result)
         if not args.json:
+            lpips = "" if result.lpips is None else f"  LPIPS {result.lpips:.4f}"
             print(f"{result.model}  {result.dataset}  x{result.scale}  "
-                  f"PSNR {result.psnr:.4f} dB  SSIM {result.ssim:.5f}  ({result.images} images)")
+                  f"PSNR {result.psnr:.4f} dB  SSIM {result.ssim:.5f}{lpips}  "
+                  f"({result.images} images)")
             if args.per_image:
                 for row in result.per_image:
-                    print(f"  {row['image']:<20} {row['psnr']:.4f}  {row['ssim']:.5f}")
+                    extra = f"  {row['lpips']:.4f}" if "lpips" in row else ""
+                    print(f"  {row['image']:<20} {row['psnr']:.4f}  {row['ssim']:.5f}{extra}")
     if args.json:
         dicts = [r.to_dict(per_image=args.per_image) for r in results]
         print(json.dumps(dicts[0] if len(dicts) == 1 else dicts))
+    elif results:
+        print(f"protocol: {results[0].protocol}")
     return 0
+
+
+def _metric_list(text: str) -> tuple[str, ...]:
+    from falsr_ext.evaluation import METRICS
+
+    names = tuple(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise FalsrError(f"--metrics: unknown {', '.join(map(repr, unknown)) or 'empty list'} "
+                         f"(known: {', '.join(METRICS)})")
+    return names
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
@@ -65,11 +83,31 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     out = Path(args.output) if args.output else Path(args.pb).with_suffix(".safetensors")
     check_output_path(out, [Path(args.pb)], force=args.force)
+    if Path(args.pb).suffix.lower() in (".pt", ".pth"):
+        return _convert_checkpoint(Path(args.pb), out, args.arch, args.verbose)
+    if args.arch:
+        raise FalsrError("--arch is only used with a .pt checkpoint (a .pb records its genotype)")
     convert_pb(args.pb, out)
     model = load_pb(args.pb) if args.verbose else None
     print(f"wrote {out}")
     if model is not None:
         print(f"genotype {model.genotype.to_string()}  params {model.num_params():,}")
+    return 0
+
+
+def _convert_checkpoint(src: Path, out: Path, arch: str | None, verbose: bool) -> int:
+    """A released DLSR / TPSR checkpoint -> our .safetensors (architecture in metadata)."""
+    from falsr_ext.models.weights import save_weights
+    from falsr_ext.spaces import get_space
+    from falsr_ext.spaces.checkpoints import file_sha256, load_checkpoint
+
+    model = load_checkpoint(src, arch)
+    save_weights(model, out, source=f"{src.name} sha256:{file_sha256(src)}")
+    print(f"wrote {out}")
+    if verbose:
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        print(f"{model.space}:{get_space(model.space).format(model.arch)}  x{model.scale}  "
+              f"params {params:,}")
     return 0
 
 
@@ -89,15 +127,18 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _cmd_count(args: argparse.Namespace) -> int:
-    from falsr_ext.counter import count
-    from falsr_ext.models.loading import resolve_genotype
+    from falsr_ext.models.loading import DEFAULT_SCALES, resolve_arch
 
-    genotype, file_scale = resolve_genotype(args.model)
-    scale = args.scale or file_scale or 2
+    space, arch, file_scale = resolve_arch(args.model)
+    scale = args.scale or file_scale or DEFAULT_SCALES.get(space, 2)
     height, width = args.size
-    result = count(genotype, height=height, width=width, scale=scale)
+    if space != "falsr":
+        return _count_other_space(args, space, arch, scale)
+    from falsr_ext.counter import count
+
+    result = count(arch, height=height, width=width, scale=scale)
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps({"space": "falsr", **result.to_dict()}))
         return 0
     print(f"{args.model}: {height}x{width} LR input, x{scale}")
     print(f"{'part':<16} {'params':>12} {'MACs':>18} {'share':>7}")
@@ -107,6 +148,26 @@ def _cmd_count(args: argparse.Namespace) -> int:
     print(f"{'total':<16} {result.params:>12,} {result.macs:>18,} "
           f"({result.macs / 1e9:.3f} G)")
     print(f"convention: {result.convention}")
+    return 0
+
+
+def _count_other_space(args: argparse.Namespace, space_name: str, arch: object,
+                       scale: int) -> int:
+    from falsr_ext.spaces import get_space
+
+    space = get_space(space_name)
+    height, width = args.size
+    cost = space.count(arch, height, width, scale)
+    convention = ("MACs of conv layers only (depthwise per group), at the LR input size; "
+                  "learnable params")
+    if args.json:
+        print(json.dumps({"space": space_name, "arch": space.format(arch), "height": height,
+                          "width": width, "scale": scale, "params": cost.params,
+                          "macs": cost.macs, "convention": convention}))
+        return 0
+    print(f"{args.model}: {space_name}, {height}x{width} LR input, x{scale}")
+    print(f"params {cost.params:,}   MACs {cost.macs:,} ({cost.macs / 1e9:.3f} G)")
+    print(f"convention: {convention}")
     return 0
 
 
@@ -227,11 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="PSNR / SSIM of a model on benchmark folders")
     ev.add_argument("--model", required=True,
-                    help="our .safetensors file, an official .pb, or a zoo name with --weights")
+                    help="our .safetensors file (any space), an official FALSR .pb, a released "
+                    "DLSR / TPSR .pt checkpoint, 'default', or a zoo name with --weights")
+    ev.add_argument("--arch", help="architecture of a .pt checkpoint no model card describes, "
+                    "e.g. dlsr:... (released files are recognised by their sha256)")
     ev.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
     ev.add_argument("--data", required=True, nargs="+",
                     help="folder(s) holding HR/ and optionally LR_bicubic/X<s>/")
-    ev.add_argument("--scale", type=scale_factor, default=2)
+    ev.add_argument("--scale", type=scale_factor, default=None,
+                    help="upscaling factor (default: the model's)")
+    ev.add_argument("--metrics", default="psnr,ssim",
+                    help="comma-separated: psnr, ssim, lpips (default psnr,ssim; PSNR and SSIM "
+                    "are always reported)")
+    ev.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex",
+                    help="LPIPS network (default alex)")
+    ev.add_argument("--lpips-weights", metavar="FILE",
+                    help="LPIPS weights (.safetensors in the lpips state-dict naming); "
+                    "default $FALSR_LPIPS_WEIGHTS; never downloaded")
     ev.add_argument("--json", action="store_true", help="print one JSON object (list if several)")
     ev.add_argument("--per-image", action="store_true", help="include per-image results")
     ev.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32",
@@ -251,8 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print one JSON object: params, macs, cells, convention")
     ct.set_defaults(func=_cmd_count)
 
-    cv = sub.add_parser("convert", help="official FALSR .pb -> our .safetensors (no TensorFlow)")
-    cv.add_argument("pb", help="official frozen graph, e.g. FALSR-A.pb")
+    cv = sub.add_parser("convert", help="official FALSR .pb or DLSR / TPSR .pt -> our "
+                        ".safetensors (no TensorFlow, no unpickling)")
+    cv.add_argument("pb", metavar="FILE",
+                    help="official FALSR frozen graph (FALSR-A.pb) or a released DLSR / TPSR "
+                    "checkpoint (.pt)")
+    cv.add_argument("--arch", help="architecture of a .pt no model card describes "
+                    "(e.g. dlsr:...)")
     cv.add_argument("-o", "--output", help="output path (default: next to the .pb)")
     cv.add_argument("-v", "--verbose", action="store_true", help="print genotype and params")
     cv.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -268,10 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="image files and/or folders (their images, not recursive)")
     up.add_argument("-o", "--output", required=True, metavar="OUT",
                     help="output file (one input file) or folder (created; names kept, .png)")
-    up.add_argument("--model", help="our .safetensors file, an official .pb, a zoo name "
-                    "with --weights, or 'default' (the bundled model, used when omitted)")
+    up.add_argument("--model", help="our .safetensors file (any space), an official FALSR .pb, "
+                    "a released DLSR / TPSR .pt, a zoo name with --weights, or 'default' (the "
+                    "bundled model, used when omitted)")
     up.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
-    up.add_argument("--scale", type=scale_factor, default=2)
+    up.add_argument("--scale", type=scale_factor, default=None,
+                    help="upscaling factor (default: the model's; another is an error)")
     up.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32")
     up.add_argument("--tile", type=tile_size, default=0,
                     help=f"LR tile side in px, at least {MIN_TILE}; 0 (default): automatic, "

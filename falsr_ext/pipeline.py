@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
-from falsr_ext.errors import ImageError
+from falsr_ext.errors import FalsrError, ImageError
 from falsr_ext.models.falsr_net import FalsrNet
 
 
@@ -39,6 +40,8 @@ def run_network(model: FalsrNet, planes: np.ndarray, dtype: torch.dtype = torch.
     x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))
     x = x[None, None] if x.dim() == 2 else x[None]
     param = next(model.parameters())
+    if not isinstance(model, FalsrNet):
+        return _run_other_space(model, x, planes.ndim, dtype)
     if engine is not False and param.device.type == "cpu" and param.dtype == torch.float32:
         from falsr_ext.engine.cache import engine_for
 
@@ -54,6 +57,21 @@ def run_network(model: FalsrNet, planes: np.ndarray, dtype: torch.dtype = torch.
             out = model(x.to(param.device, param.dtype))
     out = out[0].float().cpu().numpy()
     return out[0] if planes.ndim == 2 else out
+
+
+def _run_other_space(model: nn.Module, x: torch.Tensor, ndim: int,
+                     dtype: torch.dtype) -> np.ndarray:
+    """A network of another space (DLSR, TPSR: plain module, fp32) on [0, 1] planes; it
+    works on its own range (``input_range``, e.g. 0..255), mapped back to [0, 1]."""
+    if dtype != torch.float32:
+        raise FalsrError(f"bfloat16 runs on the fused engine of FALSR networks; "
+                         f"{getattr(model, 'space', 'this')} networks run in float32")
+    param = next(model.parameters())
+    scale = float(getattr(model, "input_range", 1.0))
+    with torch.inference_mode():
+        out = model(x.to(param.device, param.dtype) * scale) / scale
+    out = out[0].float().cpu().numpy()
+    return out[0] if ndim == 2 else out
 
 
 def upscale_rgb_falsr(model: FalsrNet, lr_rgb: np.ndarray, dtype: torch.dtype = torch.float32

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
 from falsr_ext.data.colour import rgb_to_ypbpr
 from falsr_ext.dtypes import parse_network_dtype
@@ -52,6 +53,7 @@ from falsr_ext.models.falsr_net import HR_CHANNELS, FalsrNet
 from falsr_ext.pipeline import run_network
 from falsr_ext.receptive import receptive_radius
 from falsr_ext.space import FEATURE_CHANNELS, IB_EXPANSION, Genotype
+from falsr_ext.spaces.base import ModelCard
 
 # PIL's bicubic upscaling reads LR pixels up to 2 away from an output pixel's centre.
 CHROMA_HALO = 2
@@ -139,6 +141,25 @@ def auto_tile(genotype: Genotype, scale: int, height: int, width: int,
     halo = receptive_radius(genotype, scale)
     side = math.isqrt(budget // per_px) - 2 * halo
     return max(MIN_AUTO_TILE, side // 16 * 16)
+
+
+# A tile side for networks of other spaces (no per-genotype memory model yet): their
+# released networks hold a few dozen feature maps, so 512x512 LR px stays near 1 GiB.
+OTHER_SPACE_TILE = 512
+
+
+def _halo(net: nn.Module) -> int:
+    """LR px of context a tile reads (at least the network's minimum input size)."""
+    card = net.card
+    if isinstance(net, FalsrNet):
+        return receptive_radius(net.genotype, net.scale)
+    return max(card.halo, card.min_size)
+
+
+def _auto_tile(net: nn.Module, height: int, width: int) -> int:
+    if isinstance(net, FalsrNet):
+        return auto_tile(net.genotype, net.scale, height, width, in_channels=net.in_channels)
+    return max(height, width) if max(height, width) <= OTHER_SPACE_TILE else OTHER_SPACE_TILE
 
 
 # --- input kinds ------------------------------------------------------------------------
@@ -295,7 +316,7 @@ def _parse_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _resolve_model(model: Any, scale: int, device: torch.device) -> FalsrNet:
+def _resolve_model(model: Any, scale: int | None, device: torch.device) -> nn.Module:
     if model is None:
         from falsr_ext.models.default import shared_default_model
 
@@ -304,11 +325,13 @@ def _resolve_model(model: Any, scale: int, device: torch.device) -> FalsrNet:
         from falsr_ext.models.loading import load_model
 
         model = load_model(model)
-    if not isinstance(model, FalsrNet):
+    if not isinstance(model, FalsrNet) and not isinstance(getattr(model, "card", None),
+                                                          ModelCard):
         raise TypeError(
-            f"model must be a FalsrNet or a model path / zoo name, got {type(model).__name__}"
+            f"model must be a network of a search space (FalsrNet, DlsrNet, TpsrNet) or a "
+            f"model path / zoo name, got {type(model).__name__}"
         )
-    if scale != model.scale:
+    if scale is not None and scale != model.scale:
         raise FalsrError(f"upscale: the model upscales x{model.scale}, not x{scale}")
     param = next(model.parameters())
     if param.device != device:
@@ -387,7 +410,7 @@ def _resized(arr: np.ndarray, box: Tile, core: Tile, scale: int, channels: slice
     return up[oy:oy + (core.y1 - core.y0) * scale, ox:ox + (core.x1 - core.x0) * scale]
 
 
-def _upscale_tile(arr: np.ndarray, out: np.ndarray, t: Tile, net: FalsrNet,
+def _upscale_tile(arr: np.ndarray, out: np.ndarray, t: Tile, net: nn.Module,
                   dtype: torch.dtype) -> None:
     """Compute the HR region of tile ``t`` into ``out``."""
     s = net.scale
@@ -425,13 +448,13 @@ def _upscale_tile(arr: np.ndarray, out: np.ndarray, t: Tile, net: FalsrNet,
         region[:, :, c - 1:] = up if arr.dtype == np.uint8 else _from_unit(up, arr.dtype)
 
 
-def _upscale_array(arr: np.ndarray, net: FalsrNet, tile: int, dtype: torch.dtype,
+def _upscale_array(arr: np.ndarray, net: nn.Module, tile: int, dtype: torch.dtype,
                    halo: int | None = None, progress: Any = None) -> np.ndarray:
     """Upscale a validated HxWxC array tile by tile; ``halo`` defaults to the radius."""
     h, w, c = arr.shape
     s = net.scale
     if halo is None:
-        halo = receptive_radius(net.genotype, s)
+        halo = _halo(net)
     tiles = plan_tiles(h, w, tile, halo)
     out = np.empty((h * s, w * s, c), dtype=arr.dtype)
     done = 0
@@ -458,7 +481,7 @@ def _upscale_array(arr: np.ndarray, net: FalsrNet, tile: int, dtype: torch.dtype
 def upscale(
     image: Any,
     model: Any = None,
-    scale: int = 2,
+    scale: int | None = None,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = "float32",
     tile: int | None = None,
@@ -476,7 +499,7 @@ def upscale(
         model: a :class:`FalsrNet`, or anything :func:`falsr_ext.load_model` accepts (our
             ``.safetensors``, an official ``.pb``, a zoo name with ``$FALSR_WEIGHTS_DIR``).
             ``None``: the bundled default model (:mod:`falsr_ext.models.default`).
-        scale: must be the model's scale.
+        scale: the model's scale (default); another value is an error.
         device: ``"cpu"`` or ``"cuda"``; never falls back silently.
         dtype: ``"float32"`` or ``"bfloat16"`` (``"bf16"``): the fused engine's bf16 cells
             (fp32 accumulation; within 0.02 dB PSNR of float32).
@@ -497,7 +520,8 @@ def upscale(
         ValueError: a bad ``scale``, ``dtype``, ``device``, ``tile``, ``threads`` or
             ``layout`` value.
     """
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or scale < 1:
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, np.integer))
+                              or scale < 1):
         raise ValueError(f"scale must be a positive integer, got {scale!r} "
                          f"({type(scale).__name__})")
     run_dtype = parse_network_dtype(dtype)
@@ -507,8 +531,12 @@ def upscale(
     arr, restore = _as_array(image, layout)
     net = _resolve_model(model, scale, dev)
     h, w = arr.shape[:2]
+    card = net.card
+    if min(h, w) < card.min_size:
+        raise ImageError(f"upscale: the image is {w}x{h} px; {card.name} needs at least "
+                         f"{card.min_size}x{card.min_size} px")
     if tile is None:
-        tile = auto_tile(net.genotype, net.scale, h, w, in_channels=net.in_channels)
+        tile = _auto_tile(net, h, w)
     with _num_threads(threads):
         out = _upscale_array(arr, net, int(tile), run_dtype, progress=progress)
     return restore(out)

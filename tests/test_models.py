@@ -192,7 +192,7 @@ def test_state_dict_mismatch_is_one_actionable_line(tmp_path) -> None:
     with pytest.raises(WeightsError) as info:
         load_weights(path)
     text = _one_line(info)
-    assert "weights do not match the genotype" in text
+    assert "weights do not match the architecture" in text
     assert re.search(r"\d+ tensors in the file, \d+ in the model", text), text
     assert re.search(r"\d+ missing \(cells\.0\.", text), text
     assert re.search(r"\d+ unexpected \(cells\.", text), text
@@ -221,9 +221,9 @@ def test_corrupt_tensor_values_are_weights_errors(tmp_path) -> None:
             load_weights(path)
         assert "head.bias" in _one_line(info)
     _rewrite(path, dict(small.state_dict()), scale="9" * 5000)
-    with pytest.raises(WeightsError, match="bad genotype metadata"):
+    with pytest.raises(WeightsError, match="bad (genotype|architecture) metadata"):
         load_weights(path)
-    with pytest.raises(WeightsError, match="bad genotype metadata"):
+    with pytest.raises(WeightsError, match="bad (genotype|architecture) metadata"):
         resolve_genotype(path)
 
 

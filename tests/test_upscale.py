@@ -341,7 +341,7 @@ def test_an_hwc_tensor_error_quotes_its_own_shape(small: torch.nn.Module) -> Non
         upscale(torch.rand(20, 30, 3), small)
 
 
-@pytest.mark.parametrize("scale", ["2", 2.0, True, 0, None])
+@pytest.mark.parametrize("scale", ["2", 2.0, True, 0])
 def test_a_scale_that_is_not_a_positive_int_is_named(small: torch.nn.Module,
                                                      scale: object) -> None:
     with pytest.raises(ValueError, match=f"scale must be a positive integer, got {scale!r}"):

@@ -81,6 +81,22 @@ class FalsrNet(nn.Module):
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters())
 
+    space = "falsr"
+    input_range = 1.0  # the value of white at the input and output
+
+    @property
+    def arch(self) -> Genotype:
+        """The architecture (the space protocol's name for the genotype)."""
+        return self.genotype
+
+    @property
+    def card(self):
+        """The :class:`~falsr_ext.spaces.base.ModelCard` (a zoo / default card when the
+        genotype is one, else derived from the network)."""
+        from falsr_ext.spaces.falsr.cards import card_of
+
+        return card_of(self)
+
     def extra_repr(self) -> str:
         return f"genotype={self.genotype.to_string()!r}, scale={self.scale}"
 

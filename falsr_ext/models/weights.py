@@ -1,7 +1,10 @@
-"""Our weights format: a safetensors file whose metadata carries the genotype.
+"""Our weights format: a safetensors file whose metadata carries the architecture.
 
 Metadata keys (all strings, as safetensors requires): ``format`` (``falsr_ext/1``),
-``genotype`` (compact string), ``scale``, ``in_channels``, ``shuffle_order``, ``source``.
+``space`` (``falsr``, ``dlsr``, ``tpsr``), ``arch`` (the space's compact string),
+``name``, ``scale``, ``source``; FALSR files also carry ``genotype`` (= ``arch``),
+``in_channels`` and ``shuffle_order``. A file without ``space`` is a FALSR file (the
+format before other spaces existed, e.g. the bundled default model).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from falsr_ext.errors import GenotypeError, WeightsError
 from falsr_ext.files import atomic_path
@@ -20,8 +24,9 @@ WEIGHTS_FORMAT = "falsr_ext/1"
 _NAMES_SHOWN = 3
 
 
-def save_weights(model: FalsrNet, path: str | Path, source: str = "") -> Path:
-    """Write ``model``'s weights and genotype to ``path`` (.safetensors), atomically.
+def save_weights(model: nn.Module, path: str | Path, source: str = "") -> Path:
+    """Write a network of any space, weights and architecture, to ``path``
+    (.safetensors), atomically.
 
     The file appears complete or not at all (see :func:`falsr_ext.files.atomic_path`),
     so concurrent writers of one path never mix their bytes. Raises :class:`WeightsError`
@@ -31,15 +36,7 @@ def save_weights(model: FalsrNet, path: str | Path, source: str = "") -> Path:
 
     path = Path(path)
     name = shown(str(path))
-    meta = {
-        "format": WEIGHTS_FORMAT,
-        "genotype": model.genotype.to_string(),
-        "name": model.genotype.name or "",
-        "scale": str(model.scale),
-        "in_channels": str(model.in_channels),
-        "shuffle_order": model.shuffle_order,
-        "source": source,
-    }
+    meta = _metadata(model, source)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous()
                for k, v in model.state_dict().items()}
     try:
@@ -49,6 +46,26 @@ def save_weights(model: FalsrNet, path: str | Path, source: str = "") -> Path:
     except OSError as exc:
         raise WeightsError(f"{name}: cannot write ({exc.strerror or _one_line(exc)})") from None
     return path
+
+
+def _metadata(model: nn.Module, source: str) -> dict[str, str]:
+    if isinstance(model, FalsrNet):
+        arch = model.genotype.to_string()
+        return {"format": WEIGHTS_FORMAT, "space": "falsr", "arch": arch, "genotype": arch,
+                "name": model.genotype.name or "", "scale": str(model.scale),
+                "in_channels": str(model.in_channels), "shuffle_order": model.shuffle_order,
+                "source": source}
+    from falsr_ext.spaces import get_space
+
+    space_name = getattr(model, "space", None)
+    if not isinstance(space_name, str):
+        raise TypeError(f"save_weights needs a network of a search space, got "
+                        f"{type(model).__name__}")
+    card = getattr(model, "card", None)
+    return {"format": WEIGHTS_FORMAT, "space": space_name,
+            "arch": get_space(space_name).format(model.arch),
+            "name": getattr(card, "name", "") or "", "scale": str(model.scale),
+            "source": source}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -73,7 +90,7 @@ def _read(path: Path, with_tensors: bool) -> tuple[dict[str, str], dict[str, tor
     except (SafetensorError, OSError, ValueError, RuntimeError, TypeError) as exc:
         raise WeightsError(
             f"{name}: not a readable safetensors file ({_one_line(exc)[:200]})") from None
-    if meta.get("format") != WEIGHTS_FORMAT or "genotype" not in meta:
+    if meta.get("format") != WEIGHTS_FORMAT or ("genotype" not in meta and "arch" not in meta):
         raise WeightsError(
             f"{name}: not a falsr_ext weights file "
             f"(metadata format {quote_spec(meta.get('format'))})"
@@ -116,36 +133,70 @@ def state_dict_mismatch(expected: dict[str, torch.Tensor],
     return f"{len(found)} tensors in the file, {len(expected)} in the model; " + "; ".join(parts)
 
 
-def load_weights(path: str | Path) -> FalsrNet:
-    """Load a model written by :func:`save_weights` (eval mode, CPU, fp32).
+def load_weights(path: str | Path) -> nn.Module:
+    """Load a network written by :func:`save_weights` (eval mode, CPU, fp32): a
+    :class:`FalsrNet`, or the network of the file's ``space``.
 
-    Raises :class:`WeightsError` (one line) for a missing or corrupt file, bad genotype
-    metadata, tensors that do not match the genotype (names, shapes), non-float or
-    non-finite weights.
+    Raises :class:`WeightsError` (one line) for a missing or corrupt file, bad
+    architecture metadata, tensors that do not match the architecture (names, shapes),
+    non-float or non-finite weights.
     """
     path = Path(path)
     name = shown(str(path))
     meta, tensors = _read(path, with_tensors=True)
+    space = meta.get("space", "falsr")
     try:
-        genotype = Genotype.from_string(meta["genotype"], name=meta.get("name") or None)
-        settings = {"scale": int(meta.get("scale", "2")),
-                    "in_channels": int(meta.get("in_channels", "1")),
-                    "shuffle_order": meta.get("shuffle_order", "torch")}
-        # Shapes come from a model on the meta device: no memory spent on a genotype
-        # whose weights the file does not have.
+        if space == "falsr":
+            genotype = Genotype.from_string(meta.get("genotype") or meta["arch"],
+                                            name=meta.get("name") or None)
+            settings = {"scale": int(meta.get("scale", "2")),
+                        "in_channels": int(meta.get("in_channels", "1")),
+                        "shuffle_order": meta.get("shuffle_order", "torch")}
+
+            def make() -> nn.Module:
+                return build_model(genotype, **settings)
+            arch_text = genotype.to_string()
+        else:
+            from falsr_ext.spaces import get_space
+
+            room = get_space(space)
+            arch = room.parse(meta["arch"])
+            scale = int(meta.get("scale", "0"))
+
+            def make() -> nn.Module:
+                return room.build(arch, scale)
+            arch_text = f"{space}:{room.format(arch)}"
+        # Shapes come from a model on the meta device: no memory spent on an
+        # architecture whose weights the file does not have.
         with torch.device("meta"):
-            expected = build_model(genotype, **settings).state_dict()
+            expected = make().state_dict()
     except (GenotypeError, KeyError, ValueError) as exc:
-        raise WeightsError(f"{name}: bad genotype metadata ({_one_line(exc)})") from None
+        raise WeightsError(f"{name}: bad architecture metadata ({_one_line(exc)})") from None
     problem = state_dict_mismatch(expected, tensors)
     if problem:
-        raise WeightsError(f"{name}: weights do not match the genotype "
-                           f"{quote_spec(genotype.to_string(), 60)}: {problem}")
+        raise WeightsError(f"{name}: weights do not match the architecture "
+                           f"{quote_spec(arch_text, 60)}: {problem}")
     for key, tensor in tensors.items():
         if not tensor.is_floating_point():
             raise WeightsError(f"{name}: tensor {key} has dtype {tensor.dtype}, not a float")
         if not bool(torch.isfinite(tensor).all()):
             raise WeightsError(f"{name}: tensor {key} holds NaN or infinite values (corrupt?)")
-    model = build_model(genotype, **settings)
+    model = make()
     model.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()}, strict=True)
+    if space != "falsr":
+        _adopt_released_card(model, space, meta.get("name", ""))
     return model.eval()
+
+
+def _adopt_released_card(model: nn.Module, space: str, name: str) -> None:
+    """A converted release keeps its card (reference figures, name) when its metadata
+    names that release and the architecture and scale are the release's."""
+    import importlib
+
+    try:
+        cards = importlib.import_module(f"falsr_ext.spaces.{space}.cards")
+    except ImportError:
+        return
+    card = cards.card_for_name(name) if name and hasattr(cards, "card_for_name") else None
+    if card is not None and card.scale == model.scale and card.arch == model.card.arch:
+        model.card = card
