@@ -1,19 +1,16 @@
 """The ``falsr`` command line: eval, count, convert, genotype, upscale, train, export, search.
 
 User errors (bad paths, corrupt files, bad genotypes) print one line,
-``falsr: error: <file>: <problem>``, and exit with status 2; no traceback.
+``falsr: error: <file>: <problem>``, and exit with status 2; no traceback (the runner,
+:func:`falsr_ext.cli_run.run_command`, is shared with ``python -m falsr_ext.nas.cli``).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
-import threading
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from falsr_ext.cli_args import (
@@ -25,10 +22,11 @@ from falsr_ext.cli_args import (
     threads_count,
     tile_size,
 )
+from falsr_ext.cli_run import EXIT_USER_ERROR, run_command
 from falsr_ext.data.image_io import DEFAULT_MAX_PIXELS
 from falsr_ext.errors import FalsrError
 
-EXIT_USER_ERROR = 2
+__all__ = ["EXIT_USER_ERROR", "build_parser", "main", "run_command"]
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -382,54 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``falsr`` command; returns the exit status."""
     return run_command(build_parser().parse_args(argv))
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a job scheduler) unwinds like Ctrl-C while a command runs, so
-    temporary files are removed and locks released instead of vanishing mid-write."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set signal handlers
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _print_note(message, category, filename, lineno, file=None, line=None) -> None:
-    """Our notes (e.g. ``ImageNote``) as one ``falsr: note:`` line; others as usual."""
-    from falsr_ext.data.image_io import ImageNote
-
-    if issubclass(category, ImageNote):
-        print(f"falsr: note: {message}", file=sys.stderr)
-    else:
-        _show_warning(message, category, filename, lineno, file, line)
-
-
-_show_warning = warnings.showwarning
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Run a parsed subcommand: a user's error is one line on stderr and exit status 2."""
-    from falsr_ext.data.image_io import ImageNote
-
-    try:
-        with warnings.catch_warnings(), _terminate_as_interrupt():
-            warnings.showwarning = _print_note
-            warnings.simplefilter("always", ImageNote)  # one note per image, not per run
-            return args.func(args)
-    except FalsrError as exc:
-        print(f"falsr: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("falsr: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

@@ -14,8 +14,19 @@ from falsr_ext.errors import FalsrError
 DEFAULT_TRAIN_STEPS = 10000
 
 
+def _train_genotype(spec: str) -> tuple[str, int | None]:
+    """The ``genotype`` setting for ``--genotype`` (a FALSR genotype's compact string, or
+    ``"space:compact"``) and the scale the spec records (a weights file's), if any."""
+    from falsr_ext.models.loading import DEFAULT_SCALES, resolve_arch
+    from falsr_ext.spaces import get_space
+
+    space, arch, file_scale = resolve_arch(spec)
+    if space == "falsr":
+        return arch.to_string(), file_scale
+    return f"{space}:{get_space(space).format(arch)}", file_scale or DEFAULT_SCALES.get(space)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from falsr_ext.models.loading import resolve_genotype
     from falsr_ext.training import TrainConfig, train_run
 
     run = Path(args.out)
@@ -23,20 +34,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
     resuming = args.resume and saved.is_file()
     if resuming and args.genotype is None:
         config = TrainConfig.load(saved)  # resume with the saved settings
+        if args.rgb and config.in_channels != 3:
+            raise FalsrError(f"--rgb contradicts the run in {run} (a luma network); resume "
+                             f"it without --rgb")
         if args.steps is not None and args.steps != config.steps:
             config = dataclasses.replace(config, steps=args.steps)  # a new total
     else:
         if args.genotype is None or args.data is None:
             raise FalsrError("--genotype and --data are required (unless --resume of a run)")
-        genotype, _ = resolve_genotype(args.genotype)
+        genotype, arch_scale = _train_genotype(args.genotype)
+        # --scale, else a weights file's or the space's release scale (TPSR x4), else 2
+        scale = args.scale if args.scale is not None else arch_scale or 2
         steps = args.steps  # not given: the resumed run's total, else the default
         if steps is None:
             steps = TrainConfig.load(saved).steps if resuming else DEFAULT_TRAIN_STEPS
         config = TrainConfig(
-            genotype=genotype.to_string(), data=args.data.split(","), scale=args.scale,
+            genotype=genotype, data=args.data.split(","), scale=scale,
             steps=steps, batch=args.batch, patch=args.patch, lr=args.lr,
             lr_min=args.lr_min, schedule=args.schedule, warmup=args.warmup,
-            in_channels=3 if args.rgb else 1, val=args.val, val_every=args.val_every,
+            in_channels=3 if args.rgb else None, val=args.val, val_every=args.val_every,
             checkpoint_every=args.checkpoint_every, log_every=args.log_every, seed=args.seed,
             dtype="bfloat16" if args.dtype in ("bf16", "bfloat16") else "float32",
         )
@@ -92,22 +108,29 @@ def _network_input(image: str, in_channels: int):
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``falsr train``."""
     tr = sub.add_parser("train", help="train a genotype on folders of HR images (resumable)")
-    tr.add_argument("--genotype", help="zoo name, genotype string/JSON, or a weights file")
+    tr.add_argument("--genotype",
+                    help="the architecture: a FALSR zoo name or genotype string/JSON, another "
+                    "space's SPACE:ARCH (dlsr:nf18-..., tpsr:f16/..., tpsr:tpsr-d2), or a "
+                    "weights file (its architecture; training starts afresh)")
     tr.add_argument("--data", help="HR image folder(s), comma-separated (DIR or DIR/HR)")
     tr.add_argument("--out", required=True, help="run folder (config, metrics, checkpoints)")
-    tr.add_argument("--scale", type=int, default=2)
+    tr.add_argument("--scale", type=int, default=None,
+                    help="upscaling factor 2, 3 or 4 (default: a weights file's, else the "
+                    "space's released one: 2, TPSR 4)")
     tr.add_argument("--steps", type=int, default=None,
                     help=f"optimiser steps in all (default {DEFAULT_TRAIN_STEPS}); with --resume, "
                     "a new total continues the run to it, and a cosine/step schedule is then "
                     "recomputed for the new total (the remaining steps' learning rate changes, "
                     "so the weights differ from a run started with that total)")
     tr.add_argument("--batch", type=int, default=16, help="global batch (split over ranks)")
-    tr.add_argument("--patch", type=int, default=48, help="LR patch side (HR = patch*scale)")
+    tr.add_argument("--patch", type=int, default=48,
+                    help="LR patch side (HR = patch*scale); DLSR needs 15 or more")
     tr.add_argument("--lr", type=float, default=1e-3)
     tr.add_argument("--lr-min", type=float, default=1e-5)
     tr.add_argument("--schedule", choices=("cosine", "step", "constant"), default="cosine")
     tr.add_argument("--warmup", type=int, default=0, help="linear warmup steps")
-    tr.add_argument("--rgb", action="store_true", help="train an RGB network (default: luma)")
+    tr.add_argument("--rgb", action="store_true",
+                    help="train an RGB FALSR network (default: luma; implied for DLSR, TPSR)")
     tr.add_argument("--val", help="benchmark folder scored with the standard protocol")
     tr.add_argument("--val-every", type=int, default=1000)
     tr.add_argument("--checkpoint-every", type=int, default=200)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -56,6 +57,15 @@ def atomic_path(target: str | os.PathLike[str], mode: int = 0o644) -> Iterator[P
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in blocks (model cards pin releases by it)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def short_path(path: str | os.PathLike[str], limit: int = 120) -> str:

@@ -16,6 +16,7 @@ the bad field and value.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import numbers
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from falsr_ext.errors import GenotypeError
+from falsr_ext.zoo_specs import ZOO_SPECS
 
 # Block types of the released FALSR models. ``ib`` is the inverted bottleneck with
 # expansion 2 (``invertBotConE2`` in the official graphs); ``g2``/``g4`` are grouped convs.
@@ -368,12 +370,16 @@ def parse_genotype(spec: str | Genotype | dict[str, Any]) -> Genotype:
     text = spec.strip()
     if text.startswith("{"):
         return Genotype.from_json(text)
-    from falsr_ext.models.zoo import ZOO_GENOTYPES  # late: zoo imports this module
-
     key = text.upper()
-    if key in ZOO_GENOTYPES:
-        return ZOO_GENOTYPES[key]
+    if key in ZOO_SPECS:
+        return _zoo_genotype(key)
     return Genotype.from_string(text)
+
+
+@functools.cache
+def _zoo_genotype(name: str) -> Genotype:
+    """The zoo's genotype ``name``, built once: every lookup shares one (frozen) object."""
+    return Genotype.from_string(ZOO_SPECS[name], name=name)
 
 
 # ------------------------------------------------------------------------- helpers

@@ -20,3 +20,27 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
     assert len(lines) == 1 and lines[0].startswith("falsr: error: "), proc.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def run_in_process(capsys, *args: str) -> subprocess.CompletedProcess[str]:
+    """``falsr ARGS`` through ``falsr_ext.cli.main`` in this process (fast); a parser
+    error (SystemExit) becomes its exit status. ``capsys``: pytest's fixture."""
+    from falsr_ext.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
+def assert_one_line_message(exc, *needles: str, limit: int = 300) -> str:
+    """An exception (``pytest.raises`` info) whose message is one short line holding every
+    needle; returns the message."""
+    text = str(exc.value)
+    assert "\n" not in text and len(text) < limit, text
+    for needle in needles:
+        assert needle in text, text
+    return text

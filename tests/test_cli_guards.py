@@ -11,24 +11,13 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import assert_one_line_error
+from cli_helpers import run_in_process as falsr
 from PIL import Image
 
-from falsr_ext.cli import main
 from falsr_ext.data.image_io import read_image, write_image
 from falsr_ext.files import FolderLock
 from falsr_ext.models import build_model, save_weights
 from falsr_ext.space import Genotype
-
-
-def falsr(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``falsr ARGS`` in this process; a parser error (SystemExit) becomes its status."""
-    capsys.readouterr()
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
 
 
 def assert_usage_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from cli_helpers import assert_one_line_message as one_line
 
 from falsr_ext.errors import GenotypeError
 from falsr_ext.spaces import SearchSpace, create_model, get_space
@@ -26,12 +27,6 @@ FULL = "nf48-conv_1x1+sep_conv_7x7+sep_conv_5x5-c3=1+2,c4=2+3,c5=2+4,c6=4+5"
 PARA = "nf48-sep_conv_3x3+sep_conv_5x5+sep_conv_5x5-c3=2+1,c4=3+2,c5=4+3,c6=1+3"
 
 
-def one_line(exc: pytest.ExceptionInfo[BaseException], *needles: str) -> str:
-    text = str(exc.value)
-    assert "\n" not in text and len(text) < 250, text
-    for needle in needles:
-        assert needle in text, text
-    return text
 
 
 def test_released_strings() -> None:

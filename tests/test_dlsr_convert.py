@@ -4,12 +4,12 @@ the network itself: output shapes, training, and one-line errors for bad input."
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_message as one_line
 
 from falsr_ext.errors import GenotypeError, ImageError, WeightsError
 from falsr_ext.spaces.dlsr import (
@@ -22,24 +22,14 @@ from falsr_ext.spaces.dlsr import (
     sample_arch,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CARDS = released_cards()
 TINY = "RFDN_beta21_tiny18_ps128_20210306_lr4_700.pt"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def one_line(exc: pytest.ExceptionInfo[BaseException], *needles: str) -> str:
-    text = str(exc.value)
-    assert "\n" not in text and len(text) < 300, text
-    for needle in needles:
-        assert needle in text, text
-    return text
 
 
 def _need(path: Path) -> Path:

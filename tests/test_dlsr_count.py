@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -13,6 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from falsr_ext.spaces.dlsr import DlsrNet, count_arch, parse_arch, released_cards, sample_arch
 from falsr_ext.spaces.dlsr.receptive import receptive_radius
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # ../shared/dlsr/README.md: params, MACs @ 480x480, MACs @ 360x640, and the 360x640 split
 # (cells / ESA / stem+links+tail, in G, 2 decimals).
@@ -23,13 +23,6 @@ README = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # Small convs: 2 OpenMP threads on a shared 2-core box are far slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", list(README))

@@ -4,11 +4,9 @@ the pinned wiring is the right one: the other wiring loads but scores ~34-35 dB.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from falsr_ext import evaluate
 from falsr_ext.spaces.dlsr import (
@@ -20,16 +18,11 @@ from falsr_ext.spaces.dlsr import (
     released_cards,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CARDS = released_cards()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # Depthwise convs: 2 OpenMP threads on a shared 2-core box are far slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _paths(shared_dir: Path, name: str) -> tuple[Path, Path]:

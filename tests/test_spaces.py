@@ -4,42 +4,28 @@ TPSR networks beside FALSR (issue 14)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from cli_helpers import assert_one_line_error
+from cli_helpers import run_in_process as falsr
 
 import falsr_ext
-from falsr_ext.cli import main
 from falsr_ext.errors import FalsrError, GenotypeError, ImageError
 from falsr_ext.models.weights import read_metadata, save_weights
 from falsr_ext.spaces import create_model, get_space, space_names
 from falsr_ext.upscaling import upscale
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DLSR_TINY = "dlsr/checkpoints/RFDN_beta21_tiny18_ps128_20210306_lr4_700.pt"
 TPSR_D2 = "tpsr/checkpoints/TPSR_D2X4.pt"
 
 
-def falsr(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess[str]:
-    capsys.readouterr()
-    try:
-        code = main(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks run fastest single-threaded on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_registry_knows_three_spaces() -> None:
@@ -212,3 +198,26 @@ def test_eval_with_lpips(capsys: pytest.CaptureFixture[str], shared_dir: Path) -
     assert result["lpips"] == pytest.approx(sum(per_image) / len(per_image))
     wrong = falsr(capsys, *args[:-3], "--lpips-net", "vgg", "--no-progress")
     assert_one_line_error(wrong, "LPIPS-vgg")
+
+
+def test_dlsr_runs_whole_and_says_when_tiles_change_the_result(shared_dir: Path) -> None:
+    """ESA pools over the whole input, so DLSR tiles differ from the untiled result
+    (measured: python/dlsr_tiling_cost.py); images run whole within the memory budget,
+    and a tiled run says that it changes the result."""
+    import warnings
+
+    from falsr_ext.data.image_io import ImageNote
+    from falsr_ext.upscaling.tiling import default_tile
+
+    model = falsr_ext.load_model(shared_dir / DLSR_TINY)
+    assert model.card.tiling == "approximate"
+    assert default_tile(model, 700, 700) == 700
+    big = default_tile(model, 4000, 3000)
+    assert 64 <= big < 3000 and big % 16 == 0
+    img = np.random.default_rng(1).integers(1, 256, (40, 36, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # untiled: no note
+        whole = upscale(img, model)
+    with pytest.warns(ImageNote, match="tiles of 16 px change the result slightly"):
+        tiled = upscale(img, model, tile=16)
+    assert tiled.shape == whole.shape == (80, 72, 3)

@@ -4,12 +4,12 @@ README and FlopCounterMode, random-arch round trips, one-line errors for bad inp
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_message as assert_one_line
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -27,24 +27,14 @@ from falsr_ext.spaces.tpsr import (
     tpsr_cost,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 RELEASED_STRING = ("f16/sep5@s,conv7@0,conv7@1,conv3@2,conv3@2,conv5@4,sep3@5,conv5@3,"
                    "conv3@7,conv7@s/sum=9+8+6")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    # Tiny convs: 2 OpenMP threads on a shared 2-core box are ~50x slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def assert_one_line(exc: pytest.ExceptionInfo[BaseException], *needles: str) -> None:
-    text = str(exc.value)
-    assert "\n" not in text and len(text) < 250, text
-    for needle in needles:
-        assert needle in text, text
 
 
 def _rgb(path: Path) -> np.ndarray:

@@ -3,8 +3,6 @@ canonical forms, sampling, pruning, the receptive radius (the tiling halo), odd 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -22,13 +20,9 @@ from falsr_ext.spaces.tpsr import (
     sample_arch,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny convs: extra threads only contend on a shared box
-    yield
-    torch.set_num_threads(before)
+
 
 
 def test_space_is_registered_and_implements_the_protocol() -> None:

@@ -1,36 +1,22 @@
-"""FALSR-A, -B and -C genotypes, wired exactly as the released graphs.
+"""The FALSR model zoo: FALSR-A, -B and -C as genotypes, with their published and
+measured scores.
 
-Source: the official frozen graphs (cell names ``<type>_f<f>_k<k>_b<b>_<flag>`` and their
-inputs); see ``../shared/docs/falsr-reference.md``. The official weights are not shipped
-(no licence): load them with :func:`falsr_ext.convert.convert_pb`.
+The genotypes come from :data:`falsr_ext.zoo_specs.ZOO_SPECS` (the released graphs'
+wiring). The official weights are not shipped (no licence): load them with
+:func:`falsr_ext.convert.convert_pb`.
 """
 
 from __future__ import annotations
 
-from falsr_ext.space import Genotype
+from falsr_ext.space import Genotype, parse_genotype
+from falsr_ext.zoo_specs import ZOO_SPECS
 
-FALSR_A = Genotype.from_string(
-    "conv-k3-f64-b4-skip@F/conv-k1-f48-b1-skip@c0/conv-k3-f64-b4-skip@c1/"
-    "conv-k3-f64-b4-skip@c1+c2/conv-k3-f64-b4-skip@F+c1+c3/conv-k1-f64-b4-noskip@c4/"
-    "conv-k3-f64-b4-skip@F+c1+c4+c5/fuse@F+c0+c1+c2+c3+c4+c5+c6",
-    name="FALSR-A",
-)
-
-FALSR_B = Genotype.from_string(
-    "ib-k3-f16-b1-skip@F/ib-k1-f48-b2-skip@F+c0/conv-k1-f16-b2-skip@F+c0+c1/"
-    "ib-k3-f32-b4-noskip@c2/conv-k3-f64-b2-noskip@c1+c2+c3/g4-k3-f16-b4-noskip@c1+c3+c4/"
-    "conv-k3-f16-b1-skip@F+c0+c1+c5/fuse@c0+c3+c5+c6",
-    name="FALSR-B",
-)
-
-FALSR_C = Genotype.from_string(
-    "g2-k1-f32-b1-noskip@F/conv-k1-f64-b4-noskip@F+c0/ib-k3-f48-b4-noskip@c1/"
-    "g2-k1-f32-b1-noskip@c0+c2/g4-k1-f32-b1-skip@F+c3/conv-k1-f48-b4-noskip@F+c4/"
-    "conv-k3-f16-b1-skip@c0+c5/fuse@F+c1+c5+c6",
-    name="FALSR-C",
-)
-
-ZOO_GENOTYPES: dict[str, Genotype] = {"FALSR-A": FALSR_A, "FALSR-B": FALSR_B, "FALSR-C": FALSR_C}
+# parse_genotype hands out one shared Genotype per zoo name, so these are the very
+# objects ``parse_genotype("FALSR-A")`` returns.
+ZOO_GENOTYPES: dict[str, Genotype] = {name: parse_genotype(name) for name in ZOO_SPECS}
+FALSR_A = ZOO_GENOTYPES["FALSR-A"]
+FALSR_B = ZOO_GENOTYPES["FALSR-B"]
+FALSR_C = ZOO_GENOTYPES["FALSR-C"]
 
 # Published Table 1 of the paper (x2): params, mult-adds (480x480 LR), PSNR/SSIM.
 PAPER_TABLE1: dict[str, dict[str, object]] = {

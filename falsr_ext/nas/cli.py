@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from falsr_ext.cli_run import run_command
+
 
 def _cmd_search(args: argparse.Namespace) -> int:
     from falsr_ext.nas.search import SearchConfig, parse_amount, run_search
@@ -64,8 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m falsr_ext.nas.cli search ...``)."""
     parser = argparse.ArgumentParser(prog="falsr", description=__doc__.splitlines()[0])
     add_search_parser(parser.add_subparsers(dest="command", required=True))
-    from falsr_ext.cli import run_command  # here: falsr_ext.cli imports this module
-
     return run_command(parser.parse_args(argv))
 
 

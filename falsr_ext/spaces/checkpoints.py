@@ -5,7 +5,6 @@ with ``torch.load(weights_only=True)``: tensors only, never code."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 from torch import nn
 
 from falsr_ext.errors import FalsrError, WeightsError
-from falsr_ext.files import short_path
+from falsr_ext.files import file_sha256, short_path
 
 # space -> (module of its cards, module of its importer, importer function)
 IMPORTERS = {
@@ -25,15 +24,6 @@ IMPORTERS = {
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 # Released lightweight-SR checkpoints are a few MB; this bounds what is hashed and read.
 MAX_CHECKPOINT_BYTES = 512 * 2**20
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def released_space(path: Path) -> str | None:

@@ -1,7 +1,9 @@
-"""Training networks of the FALSR space (users' runs and the NAS evaluator).
+"""Training networks of any space (users' runs and the NAS evaluator): FALSR genotypes
+(luma or RGB), DLSR and TPSR architectures (RGB on 0..255, as their releases).
 
     from falsr_ext.training import train
     result = train("FALSR-B", ["T91", "BSD200"], "runs/b", steps=20000, val="Set5")
+    result = train("tpsr:tpsr-d2", ["DIV2K"], "runs/t", scale=4, patch=24, val="Set5")
 """
 
 from falsr_ext.training.config import TrainConfig, TrainConfigError

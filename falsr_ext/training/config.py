@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from falsr_ext.errors import FalsrError
+from falsr_ext.errors import FalsrError, GenotypeError
 from falsr_ext.files import atomic_write_text
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -23,17 +23,25 @@ class TrainConfig:
     """Everything that defines a training run (same config + seed = same weights).
 
     Args:
-        genotype: compact genotype string (see :mod:`falsr_ext.space`).
+        genotype: the architecture: a FALSR genotype (compact string, JSON or zoo name;
+            see :mod:`falsr_ext.space`), kept as given, or another space's
+            ``"space:arch"`` (``"dlsr:nf18-..."``, ``"tpsr:f16/..."``, or a name the
+            space's ``parse`` takes, e.g. ``"tpsr:tpsr-d2"``), stored in the space's
+            compact form so that a resume rebuilds the same network. (The field keeps
+            its name so that the config.json of older FALSR runs still loads.)
         data: folders of HR images (searched for ``HR/`` first, else the folder itself).
         scale: upscaling factor (2, 3 or 4).
         steps: optimiser steps in all.
         batch: global batch (split evenly over the processes of a distributed run).
-        patch: LR patch side in pixels (the HR patch is ``patch * scale``).
+        patch: LR patch side in pixels (the HR patch is ``patch * scale``); at least the
+            network's ``card.min_size`` (15 for DLSR, whose ESA pools a stride-2 map).
         lr, lr_min: Adam learning rate, and the floor the cosine schedule decays to.
         schedule: ``cosine`` (warmup then cosine to ``lr_min``), ``step`` (halve the rate
             at each of ``milestones``, fractions of ``steps``) or ``constant``.
         warmup: linear warmup steps.
         in_channels: 1 trains on analog luma like FALSR; 3 trains an RGB network.
+            ``None`` (the default) is the space's: 1 for FALSR, 3 for the RGB-only
+            spaces (DLSR, TPSR), for which 1 is an error.
         val: optional benchmark folder scored with the standard protocol.
         val_every, checkpoint_every, log_every: in steps.
         seed: fixes the initial weights and every sampled patch.
@@ -51,7 +59,7 @@ class TrainConfig:
     schedule: str = "cosine"
     milestones: list[float] = field(default_factory=lambda: [0.5, 0.75, 0.9])
     warmup: int = 0
-    in_channels: int = 1
+    in_channels: int | None = None
     val: str | None = None
     val_every: int = 1000
     checkpoint_every: int = 200
@@ -67,6 +75,12 @@ class TrainConfig:
             raise TrainConfigError("data: give at least one folder of HR images")
         if self.val is not None:
             self.val = str(self.val)
+        self.genotype = canonical_genotype(self.genotype)
+        if self.in_channels is None:  # the space's own colour
+            self.in_channels = 1 if self.space == "falsr" else 3
+        elif self.in_channels == 1 and self.space != "falsr":
+            raise TrainConfigError(f"{self.space} networks are RGB only: in_channels must be 3 "
+                                   f"(--rgb is implied), got 1")
         positive = ("steps", "batch", "patch", "val_every", "checkpoint_every", "log_every")
         for name in positive:
             value = getattr(self, name)
@@ -87,6 +101,16 @@ class TrainConfig:
             raise TrainConfigError(f"warmup must be in [0, steps), got {self.warmup}")
         if any(not 0 < m < 1 for m in self.milestones):
             raise TrainConfigError(f"milestones are fractions in (0, 1), got {self.milestones}")
+
+    @property
+    def space(self) -> str:
+        """The search space of :attr:`genotype` (``"falsr"``, ``"dlsr"``, ``"tpsr"``)."""
+        return split_genotype(self.genotype)[0]
+
+    @property
+    def arch(self) -> str:
+        """:attr:`genotype` without its ``space:`` prefix."""
+        return split_genotype(self.genotype)[1]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""
@@ -115,3 +139,34 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise TrainConfigError(f"{path}: not a training config (a JSON object)")
         return cls.from_dict(data)
+
+
+def split_genotype(genotype: str) -> tuple[str, str]:
+    """(space name, architecture text) of a ``genotype`` setting; no known ``space:``
+    prefix means FALSR."""
+    from falsr_ext.spaces import split_spec
+
+    space, text = split_spec(genotype)
+    return space.name, text
+
+
+def canonical_genotype(genotype: Any) -> str:
+    """The stored form of a ``genotype`` setting, checked: another space's architecture
+    as ``"space:compact"``; a FALSR genotype as given (so old runs' config.json files,
+    and their resume checks, are unchanged), without a ``falsr:`` prefix."""
+    from falsr_ext.space import Genotype, parse_genotype
+    from falsr_ext.spaces import get_space
+
+    if isinstance(genotype, Genotype):
+        return genotype.to_string()
+    if not isinstance(genotype, str):
+        raise TrainConfigError(f"genotype must be a string, got {type(genotype).__name__}")
+    try:
+        name, text = split_genotype(genotype)
+        if name == "falsr":
+            parse_genotype(text)  # checked here: a bad one fails before any work
+            return text
+        space = get_space(name)
+        return f"{name}:{space.format(space.parse(text))}"
+    except GenotypeError as exc:
+        raise TrainConfigError(f"genotype: {exc}") from None

@@ -2,9 +2,10 @@
 
 Every image is loaded once: HR mod-cropped, LR made by our MATLAB-compatible bicubic
 (the benchmark degradation) and cached on disk, both turned into float planes (analog
-luma like FALSR, or RGB). A batch is a pure function of ``(seed, step)``: resuming at a
-step needs no sampler state, and the processes of a distributed run take disjoint slices
-of the same global batch.
+luma like FALSR, or RGB) on the network's input range (white = 1.0 for FALSR, 255.0 for
+DLSR and TPSR, the ``input_range`` of the model card). A batch is a pure function of
+``(seed, step)``: resuming at a step needs no sampler state, and the processes of a
+distributed run take disjoint slices of the same global batch.
 """
 
 from __future__ import annotations
@@ -69,22 +70,29 @@ def _cached_lr(path: Path, hr: np.ndarray, scale: int) -> np.ndarray:
     return lr
 
 
-def _planes(rgb: np.ndarray, in_channels: int) -> np.ndarray:
+def _planes(rgb: np.ndarray, in_channels: int, value_range: float = 1.0) -> np.ndarray:
     if in_channels == 1:
         from falsr_ext.image_ops import rgb_to_luma
 
         rgb = np.ascontiguousarray(rgb)
         if not rgb.flags.writeable:  # np.load of a cache entry is read-only
             rgb = rgb.copy()
-        return rgb_to_luma(torch.from_numpy(rgb)).numpy()[None]
+        luma = rgb_to_luma(torch.from_numpy(rgb)).numpy()[None]
+        return luma if value_range == 1.0 else luma * np.float32(value_range)
     peak = 65535.0 if rgb.dtype == np.uint16 else 255.0
-    return np.ascontiguousarray((rgb.astype(np.float32) / peak).transpose(2, 0, 1))
+    if value_range == 1.0:
+        planes = rgb.astype(np.float32) / peak
+    else:  # 8-bit on 0..255: the integer values exactly (factor 1), as the releases trained
+        planes = rgb.astype(np.float32) * np.float32(value_range / peak)
+    return np.ascontiguousarray(planes.transpose(2, 0, 1))
 
 
 def load_training_images(
-    folders: list[str], scale: int, patch: int, in_channels: int = 1, progress: bool = False
+    folders: list[str], scale: int, patch: int, in_channels: int = 1, progress: bool = False,
+    value_range: float = 1.0,
 ) -> list[TrainImage]:
-    """Load every usable image of ``folders`` (see the module docstring).
+    """Load every usable image of ``folders`` (see the module docstring); ``value_range``
+    is the value of white in the planes (the model card's ``input_range``).
 
     Unreadable images and images too small for one ``patch * scale`` HR patch are
     skipped with a single warning naming them; no usable image at all is an error.
@@ -117,7 +125,8 @@ def load_training_images(
             continue
         hr = modcrop(rgb, scale)
         lr = _cached_lr(path, hr, scale)
-        images.append(TrainImage(path, _planes(lr, in_channels), _planes(hr, in_channels)))
+        images.append(TrainImage(path, _planes(lr, in_channels, value_range),
+                                  _planes(hr, in_channels, value_range)))
     if skipped:
         warnings.warn(f"skipped {len(skipped)} of {len(files)} training images: "
                       + "; ".join(skipped), stacklevel=2)

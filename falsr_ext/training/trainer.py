@@ -1,10 +1,20 @@
 """The training loop: L1 on patches, Adam, a step-wise schedule, validation, checkpoints.
 
 One loop serves users (``falsr train``) and the NAS evaluator (incomplete training: a
-small budget). A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON object
-per log / validation event), ``checkpoint.pt``, ``model.safetensors`` (final weights, our
-format) and ``curves.png``. Under ``torchrun`` (``WORLD_SIZE`` > 1) the loop runs as
-DistributedDataParallel (gloo on CPU, nccl on CUDA); rank 0 writes the run directory.
+small budget), for a network of any space (:mod:`falsr_ext.spaces`): a FALSR genotype
+(luma, or RGB with ``in_channels=3``) or another space's ``"dlsr:..."`` / ``"tpsr:..."``
+architecture (RGB). Patches are on the network's input range (the model card's
+``input_range``: [0, 1] for FALSR, [0, 255] for DLSR and TPSR) and the L1 loss is taken
+on that range, as the DLSR and TPSR releases trained (Adam is invariant to the loss's
+scale but for its epsilon); the logged ``loss`` is divided by the range, i.e. the mean
+absolute error on [0, 1], so that curves of every space compare. Validation uses the
+card's evaluation protocol.
+
+A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON object per log /
+validation event), ``checkpoint.pt``, ``model.safetensors`` (final weights, our format,
+any space: ``falsr eval`` reads its protocol from it) and ``curves.png``. Under
+``torchrun`` (``WORLD_SIZE`` > 1) the loop runs as DistributedDataParallel (gloo on CPU,
+nccl on CUDA); rank 0 writes the run directory.
 
 A run holds its directory's lock from start to end (one process per run folder; under
 ``torchrun`` rank 0 holds it). Every file but the append-only ``metrics.jsonl`` is written
@@ -26,10 +36,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
+from torch import nn
 
 from falsr_ext.files import FolderBusyError, atomic_write_text
-from falsr_ext.models.falsr_net import FalsrNet, build_model
-from falsr_ext.space import Genotype, parse_genotype
+from falsr_ext.space import Genotype
 from falsr_ext.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -56,7 +66,7 @@ class TrainResult:
 
     run_dir: Path
     weights: Path | None  # None: the run kept no artifacts
-    model: FalsrNet
+    model: nn.Module
     steps: int
     last_loss: float | None
     val_psnr: float | None
@@ -75,6 +85,54 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise TrainConfigError("device 'cuda' asked for, but this torch sees no CUDA GPU")
     return dev
+
+
+def build_network(config: TrainConfig) -> nn.Module:
+    """The freshly initialised network of ``config`` (seeded: the same weights on every
+    rank and rerun), checked against the settings: its colour, and ``patch`` against the
+    smallest LR input the network takes (the card's ``min_size``)."""
+    torch.manual_seed(config.seed)
+    if config.space == "falsr":
+        from falsr_ext.models.falsr_net import build_model
+        from falsr_ext.space import parse_genotype
+
+        return build_model(parse_genotype(config.arch), config.scale, config.in_channels)
+    from falsr_ext.spaces import get_space
+
+    space = get_space(config.space)
+    model = space.build(space.parse(config.arch), config.scale)
+    channels = getattr(model, "in_channels", 3)
+    if channels != config.in_channels:
+        raise TrainConfigError(f"{config.space} networks take {channels} channels; "
+                               f"in_channels {config.in_channels} does not fit")
+    card = model.card
+    if config.patch < card.min_size:
+        raise TrainConfigError(
+            f"patch {config.patch} is too small: {config.space} networks need LR inputs of at "
+            f"least {card.min_size}x{card.min_size} px (model card min_size); use --patch "
+            f"{card.min_size} or more")
+    return model
+
+
+def _input_range(model: nn.Module) -> float:
+    """White at the network's input and output (FALSR: 1.0, DLSR/TPSR: 255.0)."""
+    card = getattr(model, "card", None)
+    return float(card.input_range) if card is not None else 1.0
+
+
+def _network_name(model: nn.Module) -> str:
+    genotype = getattr(model, "genotype", None)
+    if genotype is not None:
+        return genotype.name or "net"
+    return str(getattr(model, "space", "net"))
+
+
+def _check_images(images: list[TrainImage], config: TrainConfig) -> None:
+    """Images a caller passed must be in the network's colour."""
+    channels = images[0].lr.shape[0] if images else config.in_channels
+    if channels != config.in_channels:
+        raise TrainConfigError(f"the given training images have {channels} channel(s), the "
+                               f"network takes {config.in_channels}")
 
 
 def _check_resume(run_dir: Path, config: TrainConfig, resume: bool) -> TrainConfig | None:
@@ -175,7 +233,7 @@ class _MetricsLog:
                 f.write(json.dumps(event) + "\n")
 
 
-def _validate(model: FalsrNet, folder: str) -> dict[str, float]:
+def _validate(model: nn.Module, folder: str) -> dict[str, float]:
     from falsr_ext.evaluation import evaluate
 
     was_training = model.training
@@ -245,7 +303,10 @@ def train_run(
     dev = _resolve_device(device)
     if threads is not None:
         torch.set_num_threads(threads)
-    genotype = parse_genotype(config.genotype)
+    # Built first: a setting the network refuses fails before the folder or the data is
+    # touched. (Nothing below draws from torch's RNG before training starts.)
+    model = build_network(config)
+    value_range = _input_range(model)
     if world > 1:
         dev = _init_distributed(dev)
     with contextlib.ExitStack() as stack:
@@ -259,8 +320,10 @@ def train_run(
         _barrier(world)  # every rank has read the folder before rank 0 writes to it
         if images is None:  # before the run folder is written: bad data leaves nothing
             images = load_training_images(config.data, config.scale, config.patch,
-                                          config.in_channels, progress=progress and rank == 0)
-        run = _Run(config, run_dir, genotype, dev, rank, world, images)
+                                          config.in_channels, progress=progress and rank == 0,
+                                          value_range=value_range)
+        _check_images(images, config)
+        run = _Run(config, run_dir, model, dev, rank, world, images)
         run.restore(state, start)
         if changed:
             _retarget_schedule(run.optimizer, run.scheduler, config, start)
@@ -279,17 +342,17 @@ def _warn(message: str) -> None:
 class _Run:
     """One run's model, optimiser, schedule and metrics (built once the folder is locked)."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, genotype: Genotype,
+    def __init__(self, config: TrainConfig, run_dir: Path, model: nn.Module,
                  dev: torch.device, rank: int, world: int, images: list[TrainImage]) -> None:
-        self.config, self.run_dir, self.genotype = config, run_dir, genotype
+        self.config, self.run_dir = config, run_dir
         self.dev, self.rank, self.world, self.images = dev, rank, world, images
         self.lead = rank == 0
+        self.name = _network_name(model)
+        self.loss_unit = _input_range(model)  # logged losses are on [0, 1]
         if self.lead:
             run_dir.mkdir(parents=True, exist_ok=True)
             config.save(run_dir / CONFIG_NAME)
-        torch.manual_seed(config.seed)  # same initial weights on every rank and every rerun
-        model = build_model(genotype, config.scale, config.in_channels).to(dev)
-        self.model = model.to(memory_format=torch.channels_last)
+        self.model = model.to(dev).to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(config, s))
@@ -330,7 +393,7 @@ class _Run:
             from tqdm import tqdm
 
             bar = tqdm(total=config.steps, initial=self.start,
-                       desc=f"train {self.genotype.name or 'net'}", unit="step", disable=None)
+                       desc=f"train {self.name}", unit="step", disable=None)
         window_loss, window_n, window_t = 0.0, 0, 0.0  # window_t: training time only
         amp = config.dtype == "bfloat16"
         dev = self.dev
@@ -354,6 +417,7 @@ class _Run:
             window_t += time.perf_counter() - tick
             if done % config.log_every == 0 or done == config.steps:
                 loss_avg = _mean_over_ranks(window_loss / window_n, self.world, dev)
+                loss_avg /= self.loss_unit
                 rate = window_n * config.batch / max(window_t, 1e-9)
                 self.last_loss = loss_avg
                 self.metrics.write({"step": done, "loss": loss_avg,
@@ -429,7 +493,7 @@ def _barrier(world: int) -> None:
 
 
 def train(
-    genotype: str | Genotype,
+    genotype: str | Genotype | dict[str, Any],
     data: str | os.PathLike[str] | list[str],
     out: str | os.PathLike[str],
     *,
@@ -441,6 +505,9 @@ def train(
 ) -> TrainResult:
     """Train a network of ``genotype`` on the HR images of ``data`` into run folder ``out``.
 
+    ``genotype``: a FALSR genotype (a :class:`Genotype`, compact string, JSON or zoo name)
+    or another space's ``"dlsr:..."`` / ``"tpsr:..."`` architecture (RGB on 0..255).
+
     ``settings`` are the fields of :class:`TrainConfig` (``scale``, ``steps``, ``batch``,
     ``patch``, ``lr``, ``schedule``, ``val``, ``seed``, ``dtype``, ...). Returns a
     :class:`TrainResult`; the weights load with :func:`falsr_ext.load_model`.
@@ -448,9 +515,20 @@ def train(
     Example::
 
         falsr_ext.train("FALSR-B", ["T91", "BSD200"], "runs/b", steps=20000, val="Set5")
+        falsr_ext.train("tpsr:tpsr-d2", "DIV2K", "runs/t", scale=4, val="Set5")
     """
-    g = parse_genotype(genotype)  # also validates a Genotype
+    from falsr_ext.space import parse_genotype
+    from falsr_ext.training.config import split_genotype
+
+    if isinstance(genotype, (Genotype, dict)):
+        text = parse_genotype(genotype).to_string()  # also validates it
+    else:
+        space, text = split_genotype(str(genotype))
+        if space == "falsr":
+            text = parse_genotype(text).to_string()  # a zoo name or JSON: the compact form
+        else:
+            text = str(genotype)  # TrainConfig stores the space's compact form
     folders = [str(data)] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
-    config = TrainConfig(genotype=g.to_string(), data=folders, **settings)
+    config = TrainConfig(genotype=text, data=folders, **settings)
     return train_run(config, out, resume=resume, progress=progress, device=device,
                      threads=threads)

@@ -7,7 +7,6 @@ file, so it comes from the released card matching the file's sha256 or from the 
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 from typing import Any
@@ -15,21 +14,12 @@ from typing import Any
 import torch
 
 from falsr_ext.errors import WeightsError
-from falsr_ext.files import path_kind, short_path
+from falsr_ext.files import file_sha256, path_kind, short_path
 from falsr_ext.spaces.dlsr.arch import NUM_CELLS, WIRING_A, DlsrArch
 from falsr_ext.spaces.dlsr.cards import card_for_sha256
 from falsr_ext.spaces.dlsr.net import SCALES, DlsrNet
 
 _REQUIRED = ("fea_conv.weight", "B1.c1_d.weight", "cout.0.weight", "upsampler.0.weight")
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -180,7 +170,7 @@ def load_dlsr_checkpoint(path: str | Path, arch: DlsrArch | str | None = None) -
     p = Path(path)
     sd = read_state_dict(p)
     nf, ops, scale = infer_shape_arch(sd, short_path(p))
-    net_arch, card = _resolve_arch(arch, nf, ops, sha256_of(p), short_path(p))
+    net_arch, card = _resolve_arch(arch, nf, ops, file_sha256(p), short_path(p))
     net = DlsrNet(net_arch, scale)
     _check_fit(net.state_dict(), sd, short_path(p))
     net.load_state_dict(sd, strict=True)

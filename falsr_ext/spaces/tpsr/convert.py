@@ -12,7 +12,6 @@ middle_side / skip and the released ops), from that class's fixed wiring.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 
 from falsr_ext.errors import WeightsError
+from falsr_ext.files import file_sha256
 from falsr_ext.spaces.tpsr.arch import OPS, RELEASED_ARCH, SCALES, TpsrArch, upsample_factors
 from falsr_ext.spaces.tpsr.cards import card_for_sha256, derive_card
 from falsr_ext.spaces.tpsr.net import TpsrNet
@@ -44,14 +44,6 @@ _FIXED = {"sub_mean.weight": "sub_mean.weight", "sub_mean.bias": "sub_mean.bias"
 _RELEASED_GROUPS = (("early_layers",) * 3 + ("middle_side_layers",)
                     + ("middle_main_layers",) * 3 + ("middle_side_layers",) * 2
                     + ("skip_layer",))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -175,7 +167,7 @@ def load_tpsr_checkpoint(path: str | Path, arch: TpsrArch | str | None = None) -
     name = path.name[:80]
     if not path.is_file():
         raise WeightsError(f"{name}: no such file")
-    card = card_for_sha256(_sha256(path))
+    card = card_for_sha256(file_sha256(path))
     state = _read_state(path, name)
     n_feats, ops, groups, scale = _file_layout(state, name)
     card_arch = parse_arch(card.arch) if card is not None else None
