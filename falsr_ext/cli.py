@@ -170,13 +170,15 @@ def _count_other_space(args: argparse.Namespace, space_name: str, arch: object,
 
 
 def _cmd_genotype(args: argparse.Namespace) -> int:
-    from falsr_ext.space import parse_genotype
+    from falsr_ext.spaces import split_spec
 
-    genotype = parse_genotype(args.spec)
+    space, text = split_spec(args.spec)
+    arch = space.parse(text)
     if args.json:
-        print(genotype.to_json(indent=2))
+        print(space.to_json(arch) if space.name != "falsr" else arch.to_json(indent=2))
     else:
-        print(genotype.to_string())
+        prefix = "" if space.name == "falsr" else f"{space.name}:"
+        print(prefix + space.format(arch))
     return 0
 
 
@@ -334,8 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--force", action="store_true", help="overwrite an existing output file")
     cv.set_defaults(func=_cmd_convert)
 
-    gt = sub.add_parser("genotype", help="validate and print a genotype (string, JSON or zoo)")
-    gt.add_argument("spec", help="compact string, JSON text or zoo name")
+    gt = sub.add_parser("genotype", help="validate and print an architecture of any space "
+                        "(string, JSON or a zoo / card name)")
+    gt.add_argument("spec", help="FALSR compact string, JSON or zoo name; or space:arch, "
+                    "e.g. dlsr:tiny, tpsr:tpsr-d2")
     gt.add_argument("--json", action="store_true")
     gt.set_defaults(func=_cmd_genotype)
 

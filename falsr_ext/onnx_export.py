@@ -59,7 +59,7 @@ def export_onnx(model: FalsrNet, path: str | os.PathLike[str], opset: int = 18) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = copy.deepcopy(model).to("cpu", torch.float32).eval()
-    x = torch.rand(1, model.in_channels, 32, 32)
+    x = torch.rand(1, model.in_channels, 32, 32) * float(getattr(model, "input_range", 1.0))
     dims = {0: torch.export.Dim("batch", max=1024), 2: torch.export.Dim("height", min=4),
             3: torch.export.Dim("width", min=4)}
     try:
@@ -69,7 +69,8 @@ def export_onnx(model: FalsrNet, path: str | os.PathLike[str], opset: int = 18) 
                                         opset_version=opset)
             program.save(str(tmp))
     except Exception as exc:  # the exporter raises many types; report them as one
-        raise ExportError(f"ONNX export of {model.genotype.name or 'the model'} failed: "
+        name = getattr(getattr(model, "card", None), "name", None) or "the model"
+        raise ExportError(f"ONNX export of {name} failed: "
                           f"{' '.join(str(exc).split())[:300]}") from exc
     return path
 

@@ -221,3 +221,23 @@ def test_dlsr_runs_whole_and_says_when_tiles_change_the_result(shared_dir: Path)
     with pytest.warns(ImageNote, match="tiles of 16 px change the result slightly"):
         tiled = upscale(img, model, tile=16)
     assert tiled.shape == whole.shape == (80, 72, 3)
+
+
+@pytest.mark.parametrize("spec", ["dlsr:para", "tpsr:tpsr-nogan", "FALSR-C"])
+def test_genotype_verb_prints_and_round_trips_every_space(capsys: pytest.CaptureFixture[str],
+                                                          spec: str) -> None:
+    text = falsr(capsys, "genotype", spec)
+    assert text.returncode == 0, text.stderr
+    as_json = falsr(capsys, "genotype", spec, "--json").stdout
+    again = falsr(capsys, "genotype", as_json)  # the JSON names its space
+    assert again.returncode == 0 and again.stdout == text.stdout
+
+
+def test_export_of_an_rgb_255_network_checks_on_its_range(capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    weights = save_weights(create_model("tpsr:tpsr-d2").eval(), tmp_path / "t.safetensors")
+    proc = falsr(capsys, "export", "--model", str(weights), "--onnx", str(tmp_path / "t.onnx"))
+    assert proc.returncode == 0, proc.stderr
+    assert "of the range of white" in proc.stdout

@@ -50,9 +50,27 @@ def split_spec(spec: str, default: str = "falsr") -> tuple[SearchSpace, str]:
     head, sep, rest = spec.partition(":")
     if sep and head.strip().lower() in space_names():
         return get_space(head), rest
+    tagged = _json_format_space(spec)
+    if tagged is not None:  # JSON of another space names it: {"format": "dlsr-arch/1", ...}
+        return get_space(tagged), spec
     if sep and head.isidentifier() and not spec.lstrip().startswith("{"):
         get_space(head)  # an unknown prefix: one clear error
     return get_space(default), spec
+
+
+def _json_format_space(spec: str) -> str | None:
+    """The space a JSON architecture names in its ``format`` (``"<space>-arch/<n>"``)."""
+    text = spec.lstrip()
+    if not text.startswith("{") or len(text) > 65536:
+        return None
+    import json
+
+    try:
+        fmt = json.loads(text).get("format", "")
+    except (ValueError, RecursionError, AttributeError):
+        return None
+    name = fmt.split("-arch/")[0] if isinstance(fmt, str) and "-arch/" in fmt else None
+    return name if name in space_names() else None
 
 
 def create_model(spec: str, scale: int | None = None) -> nn.Module:
