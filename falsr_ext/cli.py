@@ -354,7 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--weights", help="weights file for a zoo name (.pb or .safetensors)")
     up.add_argument("--scale", type=scale_factor, default=None,
                     help="upscaling factor (default: the model's; another is an error)")
-    up.add_argument("--dtype", choices=("float32", "bf16", "bfloat16"), default="float32")
+    up.add_argument("--dtype", choices=("auto", "float32", "bf16", "bfloat16"), default="auto",
+                    help="network precision (default auto: bf16 for a FALSR network on a CPU "
+                    "with native bf16, i.e. avx512_bf16 or AMX; float32 elsewhere)")
     up.add_argument("--tile", type=tile_size, default=0,
                     help=f"LR tile side in px, at least {MIN_TILE}; 0 (default): automatic, "
                     "memory-bounded. Any tiling gives the untiled result exactly")

@@ -42,10 +42,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 def _print_note(message, category, filename, lineno, file=None, line=None) -> None:
-    """Our notes (e.g. ``ImageNote``) as one ``falsr: note:`` line; others as usual."""
+    """Our notes (``ImageNote``, ``PrecisionNote``) as one ``falsr: note:`` line; others
+    as usual."""
     from falsr_ext.data.image_io import ImageNote
+    from falsr_ext.dtypes import PrecisionNote
 
-    if issubclass(category, ImageNote):
+    if issubclass(category, (ImageNote, PrecisionNote)):
         print(f"falsr: note: {message}", file=sys.stderr)
     else:
         _show_warning(message, category, filename, lineno, file, line)

@@ -111,8 +111,8 @@ def test_tiled_equals_untiled_all_layouts(net_b: torch.nn.Module, tile: int) -> 
     rgb16 = RNG.integers(0, 65536, (11, 13, 3), dtype=np.uint16)
     rgbf = RNG.random((13, 12, 3)).astype(np.float32)
     for img in (rgba8, rgb16, rgbf):
-        whole = upscale(img, net)
-        tiled = upscale(img, net, tile=tile)
+        whole = upscale(img, net, dtype="float32")  # the 1e-5 bound is fp32's
+        tiled = upscale(img, net, tile=tile, dtype="float32")
         if img.dtype == np.float32:
             assert np.abs(tiled - whole).max() <= 1e-5
         else:
@@ -121,9 +121,9 @@ def test_tiled_equals_untiled_all_layouts(net_b: torch.nn.Module, tile: int) -> 
 
 def test_uint8_rgb_equals_the_pipeline_bit_for_bit(net_b: torch.nn.Module) -> None:
     img = RNG.integers(0, 256, (29, 37, 3), dtype=np.uint8)
-    ours = upscale(img, net_b)
+    ours = upscale(img, net_b, dtype="float32")  # the pipeline's default precision
     assert np.array_equal(ours, upscale_rgb_falsr(net_b, img)[0])
-    assert np.array_equal(upscale(img, net_b, tile=16), ours)  # and tiled too
+    assert np.array_equal(upscale(img, net_b, tile=16, dtype="float32"), ours)  # and tiled too
 
 
 def test_numpy_kinds_round_trip(small: torch.nn.Module) -> None:
@@ -254,7 +254,7 @@ def test_threads_are_restored(small: torch.nn.Module) -> None:
 def test_bf16_is_close_to_fp32(net_b: torch.nn.Module) -> None:
     net = in_range(copy.deepcopy(net_b))
     img = RNG.random((16, 14, 3))
-    ref = upscale(img, net)
+    ref = upscale(img, net, dtype="float32")
     out = upscale(img, net, dtype="bf16")
     assert out.dtype == img.dtype and np.abs(out - ref).max() < 2e-2
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from falsr_ext.data.image_io import ImageNote
-from falsr_ext.dtypes import parse_network_dtype
+from falsr_ext.dtypes import resolve_network_dtype
 from falsr_ext.errors import FalsrError, ImageError
 from falsr_ext.models.falsr_net import FalsrNet
 from falsr_ext.spaces.base import ModelCard
@@ -135,7 +135,7 @@ def upscale(
     model: Any = None,
     scale: int | None = None,
     device: str | torch.device = "cpu",
-    dtype: str | torch.dtype = "float32",
+    dtype: str | torch.dtype = "auto",
     tile: int | None = None,
     threads: int | None = None,
     progress: bool | Callable[[int, int], Any] | None = None,
@@ -153,8 +153,12 @@ def upscale(
             ``None``: the bundled default model (:mod:`falsr_ext.models.default`).
         scale: the model's scale (default); another value is an error.
         device: ``"cpu"`` or ``"cuda"``; never falls back silently.
-        dtype: ``"float32"`` or ``"bfloat16"`` (``"bf16"``): the fused engine's bf16 cells
-            (fp32 accumulation; within 0.02 dB PSNR of float32).
+        dtype: ``"auto"`` (default), ``"float32"`` or ``"bfloat16"`` (``"bf16"``: the
+            fused engine's bf16 cells, fp32 accumulation; within 0.02 dB PSNR of float32).
+            ``"auto"`` is bfloat16 for a FALSR network on a CPU with native bf16 (ISA level
+            avx512_bf16 or amx under ``FALSR_CPU_ISA``), else float32
+            (:mod:`falsr_ext.dtypes`). Explicit bfloat16 where it is emulated warns once
+            (:class:`~falsr_ext.dtypes.PrecisionNote`).
         tile: LR tile size in px; ``None`` picks one bounding the working set (the whole
             image when small). Output is identical to untiled either way.
         threads: torch threads for this call (restored afterwards). The setting is
@@ -176,12 +180,12 @@ def upscale(
                               or scale < 1):
         raise ValueError(f"scale must be a positive integer, got {scale!r} "
                          f"({type(scale).__name__})")
-    run_dtype = parse_network_dtype(dtype)
     dev = _parse_device(device)
     if tile is not None and (int(tile) != tile or tile < 1):
         raise ValueError(f"tile must be a positive integer (LR px) or None, got {tile!r}")
     arr, restore = as_array(image, layout)
     net = _resolve_model(model, scale, dev)
+    run_dtype = resolve_network_dtype(dtype, dev, net)  # "auto" depends on model and CPU
     h, w = arr.shape[:2]
     card = net.card
     if min(h, w) < card.min_size:
