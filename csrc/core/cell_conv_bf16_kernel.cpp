@@ -16,14 +16,14 @@
 #include <utility>
 
 #include "core/cell_conv_bf16.h"
+#include "core/target.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma")
 // GCC 12 flags the intrinsics' own _mm512_undefined_* placeholders (a known false positive).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 
 namespace falsr::core::bf16conv {
 namespace {
@@ -283,7 +283,7 @@ RowKernel row_kernel_avx512_bf16() { return &conv_row; }
 
 }  // namespace falsr::core::bf16conv
 
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
 #else
 

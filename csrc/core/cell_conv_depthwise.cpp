@@ -13,6 +13,7 @@
 
 #include "core/cell_conv_lanes.h"
 #include "core/cell_conv_paths.h"
+#include "core/target.h"
 
 namespace falsr::core {
 namespace depthwise {
@@ -26,25 +27,23 @@ Kernels kernels_generic() { return {&generic_isa::run_rows, lanes::Generic::L, g
 #if defined(__x86_64__) && defined(__GNUC__)
 __attribute__((target("avx2"))) void store_fence() { _mm_sfence(); }
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+FALSR_TARGET_PUSH("avx2,fma")
 namespace avx2_isa {
 using V = lanes::Avx2;
 #include "core/cell_conv_depthwise_kernels.inc"
 }  // namespace avx2_isa
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace avx512_isa {
 using V = lanes::Avx512;
 #include "core/cell_conv_depthwise_kernels.inc"
 }  // namespace avx512_isa
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
 Kernels kernels_avx2() { return {&avx2_isa::run_rows, lanes::Avx2::L, avx2_isa::kMaxRows, &store_fence}; }
 Kernels kernels_avx512() { return {&avx512_isa::run_rows, lanes::Avx512::L, avx512_isa::kMaxRows, &store_fence}; }

@@ -7,12 +7,12 @@
 #include <utility>
 
 #include "core/cell_conv_direct.h"
+#include "core/target.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+FALSR_TARGET_PUSH("avx2,fma")
 
 namespace falsr::core::direct {
 namespace {
@@ -91,7 +91,7 @@ Kernels kernels_avx2() { return {&conv_row<Avx2Vec>, &spread_row<Avx2Vec>, Avx2V
 
 }  // namespace falsr::core::direct
 
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
 #else
 

@@ -7,14 +7,14 @@
 #include <utility>
 
 #include "core/cell_conv_direct.h"
+#include "core/target.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 // GCC 12 flags the intrinsics' own _mm512_undefined_* placeholders (a known false positive).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 
 namespace falsr::core::direct {
 namespace {
@@ -70,7 +70,7 @@ Kernels kernels_avx512() { return {&conv_row<Avx512Vec>, &spread_row<Avx512Vec>,
 
 }  // namespace falsr::core::direct
 
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
 #else
 

@@ -16,6 +16,7 @@
 #include "core/cell_conv_lanes.h"
 #include "core/cell_conv_paths.h"
 #include "core/cell_conv_window.h"
+#include "core/target.h"
 
 namespace falsr::core {
 namespace grouped {
@@ -30,8 +31,7 @@ struct Madd {
 RowKernel row_kernel_generic(int64_t groups) { return generic_isa::row_kernel_for(groups); }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+FALSR_TARGET_PUSH("avx2,fma")
 namespace avx2_isa {
 using V = lanes::Avx2;
 struct Madd {
@@ -39,12 +39,11 @@ struct Madd {
 };
 #include "core/cell_conv_grouped_kernels.inc"
 }  // namespace avx2_isa
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace avx512_isa {
 using V = lanes::Avx512;
@@ -54,12 +53,11 @@ struct Madd {
 #include "core/cell_conv_grouped_kernels.inc"
 }  // namespace avx512_isa
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,avx2,fma")
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace avx512_bf16_isa {
 using V = lanes::Avx512;
@@ -71,12 +69,11 @@ struct Madd {  // lane c: acc + s.lo * w.lo + s.hi * w.hi (bf16 pairs)
 #include "core/cell_conv_grouped_kernels.inc"
 }  // namespace avx512_bf16_isa
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 #pragma GCC diagnostic ignored "-Wuninitialized"
 // The reorder of one row with AVX-512 for G = 2 and 4 (see scalar_reorder): per chunk
 // of 16 outputs, one (masked) load of each group's run of 16 / G steps, then one permute.
@@ -134,7 +131,7 @@ void reorder_narrow_4(const float* s, int64_t ss, int64_t px, int64_t J, float* 
 void reorder_narrow_8(const float* s, int64_t ss, int64_t px, int64_t J, float* d) { reorder_avx512_narrow(s, ss, px, J, 8, d); }
 void reorder_narrow_16(const float* s, int64_t ss, int64_t px, int64_t J, float* d) { reorder_avx512_narrow(s, ss, px, J, 16, d); }
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+FALSR_TARGET_POP
 Reorder reorder_kernel_avx512(int64_t groups, int64_t steps) {
   if (groups * steps <= 32) {
     switch (groups) {

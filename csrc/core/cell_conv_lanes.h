@@ -72,8 +72,9 @@ struct Generic {
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#include "core/target.h"
+
+FALSR_TARGET_PUSH("avx2,fma")
 namespace falsr::core::lanes {
 
 struct Avx2 {
@@ -150,13 +151,12 @@ struct Avx2 {
 };
 
 }  // namespace falsr::core::lanes
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 // GCC 12 flags the intrinsics' own _mm512_undefined_* placeholders (a known false positive).
 #pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 #pragma GCC diagnostic ignored "-Wuninitialized"
 namespace falsr::core::lanes {
 
@@ -212,6 +212,6 @@ struct Avx512 {
 
 }  // namespace falsr::core::lanes
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+FALSR_TARGET_POP
 
 #endif

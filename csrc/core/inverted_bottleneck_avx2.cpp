@@ -7,12 +7,12 @@
 #include "core/activation.h"
 #include "core/inverted_bottleneck.h"
 #include "core/inverted_bottleneck_layout.h"
+#include "core/target.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+FALSR_TARGET_PUSH("avx2,fma")
 
 namespace falsr::core::ib {
 
@@ -42,5 +42,5 @@ void run_tasks_avx2(const InvertedBottleneckArgs& a, const Packed& p, const Geom
 
 }  // namespace falsr::core::ib
 
-#pragma GCC pop_options
+FALSR_TARGET_POP
 #endif

@@ -7,15 +7,15 @@
 #include "core/activation.h"
 #include "core/inverted_bottleneck.h"
 #include "core/inverted_bottleneck_layout.h"
+#include "core/target.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
+FALSR_TARGET_PUSH("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 // GCC 12 flags the deliberately undefined pass-through operand inside _mm512_max_ps.
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+FALSR_IGNORE_MAYBE_UNINITIALIZED
 
 namespace falsr::core::ib {
 
@@ -45,5 +45,5 @@ void run_tasks_avx512(const InvertedBottleneckArgs& a, const Packed& p, const Ge
 
 }  // namespace falsr::core::ib
 
-#pragma GCC pop_options
+FALSR_TARGET_POP
 #endif

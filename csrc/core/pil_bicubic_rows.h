@@ -23,8 +23,13 @@
 #include "core/pil_bicubic.h"
 
 #define FALSR_PIL_INLINE inline __attribute__((always_inline))
+#if defined(__x86_64__)
 #define FALSR_PIL_AVX2 __attribute__((target("avx2")))
 #define FALSR_PIL_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2")))
+#else  // no x86 targets (aarch64): the per-ISA copies are plain code, never dispatched to
+#define FALSR_PIL_AVX2
+#define FALSR_PIL_AVX512
+#endif
 
 namespace falsr::core {
 

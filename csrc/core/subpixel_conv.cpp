@@ -13,7 +13,7 @@
 // NHWC gathers go through an NHWC-ordered HR row ([Wo][C], x + residual) and a transpose
 // to the planar ring row. The whole task loop is compiled three times (generic, AVX2+FMA,
 // AVX-512; the AVX-512 one adds intrinsics for the conv tile, the 8-channel transpose
-// and the x2 / 8-channel NHWC gather) and picked at run time (__builtin_cpu_supports),
+// and the x2 / 8-channel NHWC gather) and picked at run time (cpu_isa(), core/isa.h),
 // so the code never executes an instruction the CPU lacks. Software prefetch of the
 // next LR row helps NCHW, whose 2*s*s*C short row streams defeat the hardware
 // prefetcher. Memory-bound in the end: x and residual are read once (plus halos).
@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/isa.h"
 #include "core/parallel.h"
 #include "core/shapes.h"
 
@@ -641,27 +642,28 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))) void run_
 using RunTasksFn = void (*)(const SubpixelConvArgs&, const SubpixelConvGeometry&, int64_t,
                             int64_t);
 
-struct Isa {
+struct SpcIsa {
   RunTasksFn fn;
   const char* name;
 };
 
-Isa pick_isa() {
+SpcIsa pick_isa() {
 #if FALSR_SPC_X86_DISPATCH
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+  // What the CPU has (core/isa.h), not capped by FALSR_CPU_ISA: this path has its own
+  // override, subpixel_conv_force_isa.
+  const int cpu = static_cast<int>(cpu_isa());
+  if (cpu >= static_cast<int>(Isa::Avx512)) {
     return {&run_tasks_avx512, "avx512"};
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+  if (cpu >= static_cast<int>(Isa::Avx2)) {
     return {&run_tasks_avx2, "avx2"};
   }
 #endif
   return {&run_tasks_generic, "generic"};
 }
 
-Isa& isa() {
-  static Isa chosen = pick_isa();
+SpcIsa& isa() {
+  static SpcIsa chosen = pick_isa();
   return chosen;
 }
 
@@ -857,8 +859,8 @@ void subpixel_conv_naive(const SubpixelConvArgs& a, const SubpixelConvGeometry& 
 const char* subpixel_conv_isa() { return isa().name; }
 
 bool subpixel_conv_force_isa(const std::string& name) {
-  const Isa best = pick_isa();
-  Isa want{nullptr, nullptr};
+  const SpcIsa best = pick_isa();
+  SpcIsa want{nullptr, nullptr};
   if (name == "generic") {
     want = {&run_tasks_generic, "generic"};
   }

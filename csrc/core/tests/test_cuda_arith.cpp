@@ -89,7 +89,10 @@ void test_bf16(std::mt19937& rng) {
 }
 
 void test_f16(std::mt19937& rng) {
-#if defined(__FLT16_MAX__)
+// _Float16 in C++: Clang, GCC 12 on x86-64, GCC 13+ elsewhere (GCC 12 for aarch64 defines
+// __FLT16_MAX__ but has no C++ _Float16).
+#if defined(__FLT16_MAX__) && \
+    (defined(__clang__) || defined(__x86_64__) || (defined(__GNUC__) && __GNUC__ >= 13))
   int bad = 0;
   for (uint32_t b = 0; b < 65536; ++b) {
     const auto h = static_cast<uint16_t>(b);

@@ -2,6 +2,14 @@
 // the row-blocked, windowed kernels against a naive two-pass resize written from Pillow's
 // description, for uint8 and float32 (with and without clipping), every ISA level,
 // random sizes, channel counts, scales 1..4 and windows; then the error cases.
+// The naive reference must not fuse multiply-adds either (GCC's C++ default contracts them
+// where the target has FMA, e.g. every aarch64), like core/pil_bicubic_rows.h.
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
