@@ -11,20 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from cuda_helpers import cuda_skip_reason
 
 from falsr_ext import _extension, conv_ops, ops
 from falsr_ext.errors import ExtensionError, FalsrError
 
-
-def _cuda_skip_reason() -> str | None:
-    if not torch.cuda.is_available():
-        return "no CUDA device visible (torch.cuda.is_available() is False)"
-    if not _extension.cuda_built():
-        return "falsr_ext._C was built without CUDA (FORCE_CUDA=1 rebuild: benchmarks/GPU.md)"
-    return None
-
-
-_CUDA_SKIP = _cuda_skip_reason()
+_CUDA_SKIP = cuda_skip_reason()
 gpu = pytest.mark.skipif(_CUDA_SKIP is not None, reason=str(_CUDA_SKIP))
 DTYPES = [
     pytest.param(torch.float32, id="fp32"),

@@ -78,18 +78,24 @@ def test_a_second_train_is_refused_and_a_killed_owners_lock_is_taken_over(
     assert not (run / LOCK_NAME).exists()
 
 
-def test_the_python_api_is_guarded_too(tmp_path: Path, env: dict[str, str]) -> None:
-    from falsr_ext.nas.search import SearchConfig, run_search
-
-    data = make_hr_folder(tmp_path / "hr", count=2)
-    run = tmp_path / "run"
+def _hold_lock(run: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Another process holding ``run``'s lock (as a live ``falsr train`` would)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from falsr_ext.files import FolderLock; "
          "FolderLock(sys.argv[1], 'falsr train').acquire(); print('held', flush=True); "
          "time.sleep(120)", str(run)],
         env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_the_python_api_is_guarded_too(tmp_path: Path, env: dict[str, str]) -> None:
+    from falsr_ext.nas.search import SearchConfig, run_search
+
+    data = make_hr_folder(tmp_path / "hr", count=2)
+    run = tmp_path / "run"
+    holder = _hold_lock(run, env)
     try:
-        assert holder.stdout.readline().strip() == "held"
         config = TrainConfig(genotype=TINY_GENOTYPE, data=[str(data)], steps=2, batch=2,
                              patch=8)
         with pytest.raises(FolderBusyError, match=f"pid {holder.pid}"):
@@ -111,13 +117,8 @@ def test_a_ddp_run_on_a_busy_folder_fails_on_every_rank(tmp_path: Path,
         pytest.skip("this torch has no gloo backend")
     data = make_hr_folder(tmp_path / "hr", count=2)
     run = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from falsr_ext.files import FolderLock; "
-         "FolderLock(sys.argv[1], 'falsr train').acquire(); print('held', flush=True); "
-         "time.sleep(120)", str(run)],
-        env=env, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    holder = _hold_lock(run, env)
     try:
-        assert holder.stdout.readline().strip() == "held"
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node", "2", "-m", "falsr_ext.cli",
                *_train_args(data, run, 4)]

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from cuda_helpers import cuda_skip_reason
 
 import falsr_ext
-from falsr_ext import _extension
 from falsr_ext.engine import cache, compile_engine
 from falsr_ext.engine.runner import BufferPools
 from falsr_ext.models import build_model, default
@@ -197,16 +197,10 @@ def test_compiled_engine_does_not_alias_the_model_weights():
         _model("FALSR-B"), torch.float32)
 
 
-def _cuda_skip_reason() -> str | None:
-    if not torch.cuda.is_available():
-        return "no CUDA device visible (torch.cuda.is_available() is False)"
-    if not _extension.cuda_built():
-        return "falsr_ext._C was built without CUDA (FORCE_CUDA=1 rebuild: benchmarks/GPU.md)"
-    return None
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(_cuda_skip_reason() is not None, reason=str(_cuda_skip_reason()))
+@pytest.mark.skipif(cuda_skip_reason() is not None, reason=str(cuda_skip_reason()))
 @pytest.mark.parametrize("streams", [False, True], ids=["default-stream", "own-streams"])
 def test_cuda_engine_from_threads_is_bit_exact(streams):
     from falsr_ext.engine.cuda import CudaEngine
