@@ -11,21 +11,13 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from cuda_helpers import cuda_skip_reason
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from falsr_ext import _extension, ops
 
-
-def _cuda_skip_reason() -> str | None:
-    if not torch.cuda.is_available():
-        return "no CUDA device visible (torch.cuda.is_available() is False)"
-    if not _extension.cuda_built():
-        return "falsr_ext._C was built without CUDA (rebuild with nvcc and a CUDA torch)"
-    return None
-
-
-_CUDA_SKIP = _cuda_skip_reason()
+_CUDA_SKIP = cuda_skip_reason()
 DEVICES = [
     pytest.param("cpu", id="cpu"),
     pytest.param(

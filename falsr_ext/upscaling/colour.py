@@ -31,20 +31,12 @@ from torch import nn
 
 from falsr_ext.data.colour import rgb_to_ypbpr
 from falsr_ext.image_ops import compose_rgb, from_numpy, pil_bicubic_upscale, rgb_to_luma
+from falsr_ext.image_ops import unit_reference as _unit  # the pipeline's [0, 1] scaling
 from falsr_ext.pipeline import run_network
 from falsr_ext.upscaling.tiling import Tile
 
 # PIL's bicubic upscaling reads LR pixels up to 2 away from an output pixel's centre.
 CHROMA_HALO = 2
-
-
-def _unit(arr: np.ndarray) -> np.ndarray:
-    """Integer or float image -> float64 in [0, 1] (as the pipeline computes it for uint8)."""
-    if arr.dtype == np.uint8:
-        return arr.astype(np.float64) / 255.0
-    if arr.dtype == np.uint16:
-        return arr.astype(np.float64) / 65535.0
-    return arr.astype(np.float64)
 
 
 def _from_unit(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
