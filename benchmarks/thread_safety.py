@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import threading
 import time
@@ -36,6 +35,7 @@ import falsr_ext
 from falsr_ext.engine import cache
 from falsr_ext.engine.engine import Engine
 from falsr_ext.engine.runner import BufferPool, check_engine_input, run_plan
+from falsr_ext.machine import describe_cpu
 
 RESULT = Path(__file__).parent / "results" / "thread-safety.json"
 
@@ -66,20 +66,6 @@ def use_design(design: str) -> None:
     engine cache, so its engines (and their warm buffers) survive the switches."""
     cache.Engine = LockedEngine if design == "lock" else Engine  # type: ignore[misc]
     cache._CACHE = _CACHES.setdefault(design, weakref.WeakKeyDictionary())
-
-
-def cpu_model() -> str:
-    """The CPU's model name and its AMX / AVX-512 bf16 flags, from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
-                 if line.startswith("model name")), "unknown")
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), [])
-    extra = [f for f in ("amx_bf16", "amx_tile", "avx512_bf16") if f in flags]
-    return f"{name} ({', '.join(extra)})" if extra else name
 
 
 def images_per_s(images: list[np.ndarray], threads: int, dtype: str,
@@ -155,7 +141,7 @@ def main() -> None:
                 f"{args.size}x{args.size} per sample, images/s; {args.repeats} repeats, each "
                 "running every config back to back (ratio: per repeat, vs the same "
                 "design's 1 thread; medians)",
-        "cpu": cpu_model(),
+        "cpu": describe_cpu(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),

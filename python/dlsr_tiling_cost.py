@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from falsr_ext.machine import describe_cpu, machine_info
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TILES = (32, 48, 64, 96, 128, 192, 256, 320, 352)
 SCALE = 2
@@ -40,19 +40,6 @@ SCALE = 2
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def _cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``, else ``platform``) and the core count."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} logical CPUs"
 
 
 def _module_sr(net: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
@@ -253,7 +240,8 @@ def main() -> int:
         "protocol": "upscale() on uint8 RGB LR; PSNR on float studio Y, 2 px border crop "
                     "(DLSR y-float); dPSNR = tiled - untiled per image; untiled = tile of "
                     "the image's longer side",
-        "cpu": _cpu_name(), "threads": args.threads, "torch": torch.__version__,
+        "cpu": describe_cpu(), "machine": machine_info(), "threads": args.threads,
+        "torch": torch.__version__,
         "bound_db": args.bound, "min_tile": args.min_tile, "recommended_tile": best,
         "nets": nets,
     }

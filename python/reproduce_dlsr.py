@@ -22,6 +22,7 @@ import torch
 
 from falsr_ext import evaluate
 from falsr_ext.errors import FalsrError
+from falsr_ext.machine import machine_info
 from falsr_ext.spaces.dlsr import load_dlsr_checkpoint, released_cards
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,8 +64,9 @@ def main() -> int:
     except FalsrError as exc:
         print(f"reproduce_dlsr: error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    if args.json:  # the seconds are only meaningful with the machine they ran on
+        record = {"machine": machine_info(), "results": rows}
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
 
